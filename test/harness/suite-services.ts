@@ -1,0 +1,6 @@
+import type { ServiceDefinition } from "./services.ts";
+
+/** The services started for the integration suites, in start order (stopped in reverse). */
+export function suiteServices(): ServiceDefinition[] {
+  return [];
+}
