@@ -1,0 +1,33 @@
+export { createS3Context, retryBackoffMs, type S3Context } from "./client.ts";
+export {
+  CredentialsError,
+  resolveCredentials,
+  type S3Connection,
+  type S3ConnectionInput,
+  S3ConnectionSchema,
+  type S3Credentials,
+} from "./config.ts";
+export {
+  type DeleteBatchResult,
+  type DeleteKeyError,
+  deleteBatch,
+  deleteBatchWithRetry,
+  MAX_DELETE_BATCH,
+} from "./delete.ts";
+export { hexKeyRanges, type KeyRange, shardCountFor } from "./key-ranges.ts";
+export { type ListedObject, type ListedPage, listObjects, listPages, listRangesInParallel } from "./list.ts";
+export {
+  ConditionalWriteUnsupportedError,
+  deleteObject,
+  type FetchedObject,
+  getObjectBytes,
+  headObject,
+  isNotFound,
+  isPreconditionFailed,
+  type ObjectHead,
+  ObjectNotFoundError,
+  probeConditionalPut,
+  putIfAbsent,
+  putObject,
+} from "./objects.ts";
+export { REQUEST_KINDS, RequestCounter, type RequestCounts, type RequestKind } from "./request-counter.ts";

@@ -1,0 +1,144 @@
+import { randomUUID } from "node:crypto";
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3ServiceException,
+} from "@aws-sdk/client-s3";
+import type { S3Context } from "./client.ts";
+
+export interface FetchedObject {
+  readonly bytes: Uint8Array;
+  readonly etag: string;
+  readonly size: number;
+  readonly lastModifiedMs: number;
+}
+
+export interface ObjectHead {
+  readonly etag: string;
+  readonly size: number;
+  readonly lastModifiedMs: number;
+}
+
+export class ObjectNotFoundError extends Error {
+  override name = "ObjectNotFoundError";
+  readonly key: string;
+  constructor(key: string) {
+    super(`no object at ${key}`);
+    this.key = key;
+  }
+}
+
+export function isNotFound(error: unknown): boolean {
+  return (
+    error instanceof S3ServiceException &&
+    (error.name === "NoSuchKey" || error.name === "NotFound" || error.$metadata.httpStatusCode === 404)
+  );
+}
+
+export function isPreconditionFailed(error: unknown): boolean {
+  return (
+    error instanceof S3ServiceException &&
+    (error.name === "PreconditionFailed" || error.$metadata.httpStatusCode === 412)
+  );
+}
+
+/** A whole object (indexes, manifests, lock objects: small enough to hold in memory). */
+export async function getObjectBytes(s3: S3Context, key: string, signal?: AbortSignal): Promise<FetchedObject> {
+  try {
+    const response = await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }), {
+      abortSignal: signal,
+    });
+    const bytes = response.Body ? await response.Body.transformToByteArray() : new Uint8Array();
+    s3.counter.addDownloaded(bytes.byteLength);
+    return {
+      bytes,
+      etag: response.ETag ?? "",
+      size: bytes.byteLength,
+      lastModifiedMs: response.LastModified?.getTime() ?? 0,
+    };
+  } catch (error) {
+    if (isNotFound(error)) throw new ObjectNotFoundError(key);
+    throw error;
+  }
+}
+
+/** Metadata of an object, or undefined when there is none. */
+export async function headObject(s3: S3Context, key: string, signal?: AbortSignal): Promise<ObjectHead | undefined> {
+  try {
+    const response = await s3.client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: key }), {
+      abortSignal: signal,
+    });
+    return {
+      etag: response.ETag ?? "",
+      size: response.ContentLength ?? 0,
+      lastModifiedMs: response.LastModified?.getTime() ?? 0,
+    };
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+export async function putObject(
+  s3: S3Context,
+  key: string,
+  body: Uint8Array | string,
+  signal?: AbortSignal,
+): Promise<{ etag: string }> {
+  const response = await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: body }), {
+    abortSignal: signal,
+  });
+  return { etag: response.ETag ?? "" };
+}
+
+/**
+ * PUT with `If-None-Match: *`: "created" when this call made the object, "exists" when one was already there.
+ * Only meaningful on a server that honours the condition: see {@link probeConditionalPut}.
+ */
+export async function putIfAbsent(
+  s3: S3Context,
+  key: string,
+  body: Uint8Array | string,
+  signal?: AbortSignal,
+): Promise<"created" | "exists"> {
+  try {
+    await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: body, IfNoneMatch: "*" }), {
+      abortSignal: signal,
+    });
+    return "created";
+  } catch (error) {
+    if (isPreconditionFailed(error)) return "exists";
+    // A conditional write racing another one may be answered 409 ConditionalRequestConflict: someone else won.
+    if (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 409) return "exists";
+    throw error;
+  }
+}
+
+export async function deleteObject(s3: S3Context, key: string, signal?: AbortSignal): Promise<void> {
+  await s3.client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: key }), { abortSignal: signal });
+}
+
+export class ConditionalWriteUnsupportedError extends Error {
+  override name = "ConditionalWriteUnsupportedError";
+  readonly endpoint: string;
+  constructor(endpoint: string) {
+    super(`the S3 server at ${endpoint} ignores If-None-Match: * on PUT, so the datastore lock cannot be taken safely`);
+    this.endpoint = endpoint;
+  }
+}
+
+/**
+ * Writes a probe object twice under `probePrefix` with `If-None-Match: *`: a server that accepts the second write
+ * ignores the condition. The probe object is removed again.
+ */
+export async function probeConditionalPut(s3: S3Context, probePrefix: string, signal?: AbortSignal): Promise<boolean> {
+  const key = `${probePrefix}conditional-put-probe-${randomUUID()}`;
+  try {
+    if ((await putIfAbsent(s3, key, "probe", signal)) !== "created") return false;
+    return (await putIfAbsent(s3, key, "probe", signal)) === "exists";
+  } finally {
+    await deleteObject(s3, key, signal).catch(() => undefined);
+  }
+}
