@@ -1,0 +1,363 @@
+import { z } from "zod";
+import { durationSchema } from "./duration.ts";
+import { normalizeScheduleSyntax, SCHEDULE_CEL_RULE, SCHEDULE_RULE_MESSAGE } from "./schedule-syntax.ts";
+
+/**
+ * `spec` of `chunkgc.io/v1alpha1` GarbageCollection. Field names are part of the public contract; every field carries
+ * the description `kubectl explain` shows, and defaults live here once (the CRD is generated from this file).
+ */
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/** Kubernetes resource.Quantity, as the API server's own pattern. */
+export const QUANTITY_PATTERN =
+  /^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$/;
+
+/** IANA time zones as the runtime knows them; UTC offsets (`+01:00`) and abbreviations are not accepted. */
+export function isIanaTimeZone(zone: string): boolean {
+  if (!/^[A-Za-z][A-Za-z0-9_+\-/]*$/.test(zone)) return false;
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const objectName = (what: string) =>
+  z
+    .string()
+    .min(1)
+    .max(253)
+    .regex(DNS_SUBDOMAIN)
+    .describe(`Name of the ${what} (a DNS subdomain name), in the namespace of the GarbageCollection.`);
+
+const quantity = (description: string) =>
+  z
+    .union([z.string().regex(QUANTITY_PATTERN), z.int().nonnegative()])
+    .meta({ "x-kubernetes-int-or-string": true })
+    .describe(description);
+
+const identityImmutable = (field: string) => ({
+  "x-kubernetes-validations": [
+    {
+      rule: "self == oldSelf",
+      message: `${field} is immutable: it identifies the datastore; create a new GarbageCollection for another one`,
+    },
+  ],
+});
+
+export const SecretReferenceSchema = z
+  .object({ name: objectName("Secret") })
+  .describe("Reference to a Secret in the namespace of the GarbageCollection.");
+
+export const CaBundleSecretReferenceSchema = z
+  .object({
+    name: objectName("Secret"),
+    key: z
+      .string()
+      .min(1)
+      .max(253)
+      .regex(/^[-._a-zA-Z0-9]+$/)
+      .default("ca.crt")
+      .describe("Key in the Secret that holds the PEM-encoded CA certificates."),
+  })
+  .describe(
+    "Secret with additional PEM CA certificates to trust for the S3 endpoint (self-signed or private CAs). " +
+      "The system trust store is still used.",
+  );
+
+export const S3DatastoreSchema = z
+  .object({
+    endpoint: z
+      .string()
+      .min(1)
+      .max(2048)
+      .regex(/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/)
+      .meta(identityImmutable("endpoint"))
+      .describe(
+        'URL of the S3 endpoint, such as "https://s3.eu-central-1.amazonaws.com" or "http://rgw.storage:7480". ' +
+          "Part of the datastore identity (with bucket and store): immutable.",
+      ),
+    region: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[a-z0-9][a-z0-9_-]*$/)
+      .default("us-east-1")
+      .describe("Signing region of the S3 endpoint. Servers without regions (Ceph, MinIO) accept the default."),
+    bucket: z
+      .string()
+      .min(3)
+      .max(63)
+      .regex(/^[a-z0-9][a-z0-9._-]*[a-z0-9]$/)
+      .meta(identityImmutable("bucket"))
+      .describe("Bucket that holds the datastore. Part of the datastore identity: immutable."),
+    store: z
+      .string()
+      .min(3)
+      .max(32)
+      .regex(/^[A-Za-z0-9_][A-Za-z0-9._-]*$/)
+      .meta(identityImmutable("store"))
+      .describe(
+        "Name of the Proxmox Backup Server datastore: the key prefix `<store>/` in the bucket " +
+          "(several datastores may share a bucket). Part of the datastore identity: immutable.",
+      ),
+    pathStyle: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Address the bucket in the URL path (https://endpoint/bucket/key) instead of as a virtual host " +
+          "(https://bucket.endpoint/key). Most self-hosted S3 servers need true.",
+      ),
+    credentialsSecretRef: SecretReferenceSchema.describe(
+      "Secret with the S3 credentials under the keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and optionally " +
+        "AWS_SESSION_TOKEN). They reach the run pod as environment variables only, never the status or events. " +
+        "The credentials need list, get, put and delete on the store prefix.",
+    ),
+    caBundleSecretRef: CaBundleSecretReferenceSchema.optional(),
+  })
+  .describe("An S3 bucket (any S3-compatible server) holding a Proxmox Backup Server datastore.");
+
+export const DatastoreSchema = z
+  .object({ s3: S3DatastoreSchema })
+  .describe(
+    "The datastore to collect. Only one run at a time is allowed per datastore identity (endpoint, bucket, store), " +
+      "across all GarbageCollections in the cluster.",
+  );
+
+export const ClaimRetentionPolicySchema = z.enum(["Retain", "Delete"]);
+
+export const VolumeClaimTemplateSchema = z
+  .object({
+    storageClassName: z
+      .string()
+      .min(1)
+      .max(253)
+      .optional()
+      .describe("StorageClass of the claim; the cluster default StorageClass when omitted."),
+    storage: z
+      .string()
+      .regex(QUANTITY_PATTERN)
+      .default("1Gi")
+      .describe(
+        "Requested size, as a Kubernetes quantity. The cache holds one marker per chunk and a copy of every " +
+          "index file (about the size of the datastore's .cnt/ tree).",
+      ),
+    accessModes: z
+      .array(z.enum(["ReadWriteOnce", "ReadWriteOncePod", "ReadWriteMany"]))
+      .min(1)
+      .max(3)
+      .default(["ReadWriteOnce"])
+      .describe("Access modes of the claim; one run pod uses it at a time, so ReadWriteOnce suffices."),
+    whenDeleted: ClaimRetentionPolicySchema.default("Retain").describe(
+      "What happens to the claim when the GarbageCollection is deleted: Retain keeps it (a later resource with " +
+        "the same name reuses it), Delete removes it with the resource. Losing the cache costs a full index download " +
+        "on the next run.",
+    ),
+  })
+  .describe(
+    "A PersistentVolumeClaim the operator creates in the namespace of the GarbageCollection, " +
+      "named `<garbagecollection>-marker-cache`.",
+  );
+
+export const MarkerCacheSchema = z
+  .object({
+    claimName: objectName("existing PersistentVolumeClaim").optional(),
+    volumeClaimTemplate: VolumeClaimTemplateSchema.optional(),
+  })
+  .refine((cache) => (cache.claimName === undefined) !== (cache.volumeClaimTemplate === undefined), {
+    message: "set exactly one of claimName or volumeClaimTemplate",
+  })
+  .meta({
+    "x-kubernetes-validations": [
+      {
+        rule: "has(self.claimName) != has(self.volumeClaimTemplate)",
+        message: "set exactly one of claimName or volumeClaimTemplate",
+      },
+    ],
+  })
+  .describe(
+    "Persistent storage for the engine's marker cache (when each chunk was last referenced) and index cache, " +
+      "mounted at /var/cache/chunkgc in the run pod. Either an existing claim or a template the operator creates.",
+  );
+
+export const EngineTuningSchema = z
+  .object({
+    listConcurrency: z
+      .int()
+      .min(1)
+      .max(64)
+      .default(8)
+      .describe("How many S3 listings (and index downloads) run at once."),
+    deleteConcurrency: z.int().min(1).max(32).default(4).describe("How many DeleteObjects requests run at once."),
+    deleteBatchSize: z
+      .int()
+      .min(1)
+      .max(1000)
+      .default(1000)
+      .describe("Keys per DeleteObjects request (S3 allows at most 1000)."),
+  })
+  .describe("Engine tuning: request concurrency and delete batch size.");
+
+export const TolerationSchema = z
+  .object({
+    key: z.string().max(316).optional().describe("Taint key the toleration applies to; empty matches all keys."),
+    operator: z
+      .enum(["Exists", "Equal"])
+      .optional()
+      .describe("Exists matches any value, Equal (the default) matches value."),
+    value: z.string().max(63).optional().describe("Taint value the toleration matches with operator Equal."),
+    effect: z
+      .enum(["NoSchedule", "PreferNoSchedule", "NoExecute"])
+      .optional()
+      .describe("Taint effect to match; empty matches all effects."),
+    tolerationSeconds: z
+      .int()
+      .optional()
+      .describe("For NoExecute: how long the pod stays bound after the taint appears."),
+  })
+  .describe("A Kubernetes toleration (core/v1 Toleration).");
+
+export const ResourceRequirementsSchema = z
+  .object({
+    limits: z
+      .record(z.string(), quantity("A resource quantity."))
+      .optional()
+      .describe("Maximum compute resources (cpu, memory, ephemeral-storage)."),
+    requests: z
+      .record(z.string(), quantity("A resource quantity."))
+      .optional()
+      .describe("Minimum compute resources the scheduler reserves."),
+  })
+  .describe("Compute resources of the engine container (core/v1 ResourceRequirements without claims).");
+
+export const RunPodSchema = z
+  .object({
+    image: z
+      .string()
+      .min(1)
+      .max(1024)
+      .optional()
+      .describe("Engine image; defaults to the operator's own image. It must contain the `chunkgc` command."),
+    imagePullPolicy: z
+      .enum(["Always", "IfNotPresent", "Never"])
+      .optional()
+      .describe("Pull policy of the engine image; the Kubernetes default when omitted."),
+    resources: ResourceRequirementsSchema.optional(),
+    nodeSelector: z.record(z.string(), z.string()).optional().describe("Node labels the run pod must match."),
+    tolerations: z.array(TolerationSchema).max(64).optional().describe("Tolerations of the run pod."),
+    affinity: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .meta({ "x-kubernetes-preserve-unknown-fields": true })
+      .describe("Affinity of the run pod (core/v1 Affinity), passed through unchanged."),
+    priorityClassName: z.string().min(1).max(253).optional().describe("PriorityClass of the run pod."),
+    annotations: z.record(z.string(), z.string()).optional().describe("Extra annotations on the run pod."),
+    labels: z
+      .record(z.string(), z.string())
+      .optional()
+      .describe("Extra labels on the run pod; the operator's own chunkgc.io labels take precedence."),
+  })
+  .describe("The pod each run executes in.");
+
+export const JobSettingsSchema = z
+  .object({
+    activeDeadlineSeconds: z
+      .int()
+      .min(60)
+      .optional()
+      .describe("Seconds a run may take before Kubernetes stops it (the run then counts as failed)."),
+    backoffLimit: z
+      .int()
+      .min(0)
+      .max(10)
+      .default(0)
+      .describe("Pod retries within one run; 0 reports a failure at once and leaves the retry to the next slot."),
+  })
+  .describe("Settings of the batch/v1 Job of each run.");
+
+export const GarbageCollectionSpecSchema = z
+  .object({
+    datastore: DatastoreSchema,
+    markerCache: MarkerCacheSchema,
+    schedule: z
+      .string()
+      .min(1)
+      .max(128)
+      .refine((schedule) => normalizeScheduleSyntax(schedule).ok, { message: SCHEDULE_RULE_MESSAGE })
+      .meta({ "x-kubernetes-validations": [{ rule: SCHEDULE_CEL_RULE, message: SCHEDULE_RULE_MESSAGE }] })
+      .optional()
+      .describe(
+        'Cron schedule of the runs in timeZone: five fields ("30 3 * * *") or a macro (@daily, @hourly, @weekly, ' +
+          "@monthly, @yearly). Without a schedule the resource runs once per spec change (metadata.generation).",
+      ),
+    timeZone: z
+      .string()
+      .min(1)
+      .max(64)
+      .refine(isIanaTimeZone, { message: "must be an IANA time zone such as Europe/Berlin or UTC" })
+      .default("UTC")
+      .describe('IANA time zone the schedule is read in, such as "Europe/Berlin".'),
+    startingDeadlineSeconds: z
+      .int()
+      .min(0)
+      .optional()
+      .describe(
+        "A slot missed (operator down, datastore locked) may still start this many seconds late; later it is " +
+          "skipped. Without it, at most one catch-up run starts for all missed slots, however late.",
+      ),
+    suspend: z
+      .boolean()
+      .default(false)
+      .describe("Suspend scheduled runs and run requests; a run in progress is not stopped."),
+    gracePeriod: durationSchema("1m", "48h")
+      .default("24h5m")
+      .describe(
+        "How long a chunk must have been unreferenced (and uploaded) before it is deleted, as Proxmox Backup " +
+          'Server\'s GC cutoff: between 1m and 48h, default "24h5m".',
+      ),
+    maxBackupDuration: durationSchema("1h", "720h")
+      .default("48h")
+      .describe(
+        "A snapshot without manifest younger than this is a running backup that protects its chunks and its dedup " +
+          "base; older ones are reported as abandoned so a crashed backup cannot block collection forever.",
+      ),
+    dryRun: z
+      .boolean()
+      .default(false)
+      .describe("Do everything except deleting; the status reports what would have been removed."),
+    acknowledgeInUse: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Delete even when the datastore's .in-use marker names a Proxmox Backup Server host. That host's local " +
+          "chunk cache then still lists deleted chunks until it is rebuilt (see the docs); without this flag such " +
+          "runs only report what they would delete.",
+      ),
+    engine: EngineTuningSchema.prefault({}),
+    runPod: RunPodSchema.prefault({}),
+    job: JobSettingsSchema.prefault({}),
+    successfulRunsHistoryLimit: z
+      .int()
+      .min(0)
+      .max(100)
+      .default(3)
+      .describe("Finished successful Jobs to keep; older ones (owned by this resource) are deleted."),
+    failedRunsHistoryLimit: z
+      .int()
+      .min(0)
+      .max(100)
+      .default(1)
+      .describe("Finished failed Jobs to keep; older ones (owned by this resource) are deleted."),
+  })
+  .describe("Desired state: which datastore to collect, when, and how.");
+
+export type GarbageCollectionSpec = z.infer<typeof GarbageCollectionSpecSchema>;
+export type GarbageCollectionSpecInput = z.input<typeof GarbageCollectionSpecSchema>;
+export type S3Datastore = z.infer<typeof S3DatastoreSchema>;
+export type MarkerCache = z.infer<typeof MarkerCacheSchema>;
+export type VolumeClaimTemplate = z.infer<typeof VolumeClaimTemplateSchema>;
+export type EngineTuning = z.infer<typeof EngineTuningSchema>;
+export type RunPod = z.infer<typeof RunPodSchema>;
+export type JobSettings = z.infer<typeof JobSettingsSchema>;
+export type Toleration = z.infer<typeof TolerationSchema>;
