@@ -1,5 +1,7 @@
 import { Command } from "commander";
+import { registerSeedCommand } from "./commands/seed.ts";
 import { registerVersionCommand } from "./commands/version.ts";
+import { EXIT, exitCodeOf } from "./exit-codes.ts";
 
 // Every subcommand lives in its own module under ./commands and registers itself here.
 export function buildProgram(): Command {
@@ -8,6 +10,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerVersionCommand(program);
+  registerSeedCommand(program);
   return program;
 }
 
@@ -17,10 +20,14 @@ async function main(argv: string[]): Promise<void> {
     await program.parseAsync(argv);
   } catch (error) {
     if (isCommanderExit(error)) {
-      process.exitCode = error.exitCode;
+      process.exitCode = error.exitCode === 1 ? EXIT.usage : error.exitCode;
       return;
     }
-    throw error;
+    // One clear line for the user; the stack only when asked for.
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    process.stderr.write(`chunkgc: ${message}\n`);
+    if (process.env.CHUNKGC_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    process.exitCode = exitCodeOf(error);
   }
 }
 

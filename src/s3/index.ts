@@ -1,3 +1,4 @@
+export { assertBucketReachable, BucketUnreachableError, ensureBucket } from "./bucket.ts";
 export { createS3Context, retryBackoffMs, type S3Context } from "./client.ts";
 export {
   CredentialsError,

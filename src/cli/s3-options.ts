@@ -1,0 +1,59 @@
+import { type Command, InvalidArgumentError, Option } from "commander";
+import type { S3ConnectionInput } from "../s3/index.ts";
+
+/** Every S3 setting is a flag and, as pods get their settings, an environment variable. */
+export function addS3Options(command: Command, options: { bucketRequired?: boolean } = {}): Command {
+  const bucket = new Option("--bucket <name>", "bucket holding the datastore").env("CHUNKGC_S3_BUCKET");
+  if (options.bucketRequired !== false) bucket.makeOptionMandatory();
+  return command
+    .addOption(new Option("--endpoint <url>", "S3 endpoint URL").env("CHUNKGC_S3_ENDPOINT").makeOptionMandatory())
+    .addOption(new Option("--region <region>", "S3 region").env("CHUNKGC_S3_REGION").default("us-east-1"))
+    .addOption(bucket)
+    .addOption(
+      new Option("--path-style", "path-style addressing (most self-hosted servers)").env("CHUNKGC_S3_PATH_STYLE"),
+    )
+    .addOption(new Option("--ca-bundle <file>", "PEM file of extra trusted CAs").env("CHUNKGC_S3_CA_BUNDLE"))
+    .addOption(
+      new Option("--s3-max-attempts <n>", "attempts per S3 request before giving up")
+        .env("CHUNKGC_S3_MAX_ATTEMPTS")
+        .argParser(positiveInteger("--s3-max-attempts")),
+    );
+}
+
+export interface S3CliOptions {
+  endpoint: string;
+  region: string;
+  bucket: string;
+  pathStyle?: boolean | string;
+  caBundle?: string;
+  s3MaxAttempts?: number;
+}
+
+export function s3ConnectionFromOptions(options: S3CliOptions): S3ConnectionInput {
+  return {
+    endpoint: options.endpoint,
+    region: options.region,
+    bucket: options.bucket,
+    forcePathStyle: options.pathStyle === true || options.pathStyle === "true" || options.pathStyle === "1",
+    ...(options.caBundle ? { caBundlePath: options.caBundle } : {}),
+    ...(options.s3MaxAttempts ? { maxAttempts: options.s3MaxAttempts } : {}),
+  };
+}
+
+export function positiveInteger(flag: string): (value: string) => number {
+  return (value) => {
+    const parsed = Number(value);
+    if (!Number.isSafeInteger(parsed) || parsed < 1)
+      throw new InvalidArgumentError(`${flag} takes a whole number ≥ 1, got "${value}"`);
+    return parsed;
+  };
+}
+
+export function nonNegativeInteger(flag: string): (value: string) => number {
+  return (value) => {
+    const parsed = Number(value);
+    if (!Number.isSafeInteger(parsed) || parsed < 0)
+      throw new InvalidArgumentError(`${flag} takes a whole number ≥ 0, got "${value}"`);
+    return parsed;
+  };
+}
