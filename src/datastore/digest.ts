@@ -18,16 +18,22 @@ export function digestHex(bytes: Uint8Array, offset = 0): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset + offset, DIGEST_SIZE).toString("hex");
 }
 
+/** 1 at the character codes 0-9 and a-f: a table lookup is several times faster than range compares here. */
+const LOWER_HEX = new Uint8Array(128);
+for (const c of "0123456789abcdef") LOWER_HEX[c.charCodeAt(0)] = 1;
+
 /** Whether the character code is 0-9 or a-f. */
 export function isLowerHexCode(code: number): boolean {
-  return (code >= 48 && code <= 57) || (code >= 97 && code <= 102);
+  return code < 128 && LOWER_HEX[code] === 1;
 }
 
 /** Whether `text[start, start + length)` is lowercase hex (and inside the string). */
 export function isLowerHexRange(text: string, start: number, length: number): boolean {
-  if (start < 0 || start + length > text.length) return false;
-  for (let i = start; i < start + length; i++) {
-    if (!isLowerHexCode(text.charCodeAt(i))) return false;
+  const end = start + length;
+  if (start < 0 || end > text.length) return false;
+  for (let i = start; i < end; i++) {
+    const code = text.charCodeAt(i);
+    if (code > 127 || LOWER_HEX[code] !== 1) return false;
   }
   return true;
 }
