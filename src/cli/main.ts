@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { registerIndexInspectCommand } from "./commands/index-inspect.ts";
 import { registerSeedCommand } from "./commands/seed.ts";
 import { registerVersionCommand } from "./commands/version.ts";
 import { EXIT, exitCodeOf } from "./exit-codes.ts";
@@ -11,6 +12,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerVersionCommand(program);
   registerSeedCommand(program);
+  registerIndexInspectCommand(program);
   return program;
 }
 
