@@ -2,37 +2,41 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
   deriveSummary,
+  durationSchema,
   formatBinaryBytes,
-  formatDuration,
-  InvalidDurationError,
   normalizeScheduleSyntax,
-  parseDuration,
   pendingRunRequest,
   RUN_REQUESTED_ANNOTATION,
   runRequestToken,
+  specDurationSeconds,
 } from "../../../src/api/index.ts";
 import { SEED_DISK_BYTES, SEED_DISK_CHUNKS, SEED_INDEX_BYTES } from "../../support/gc-fixtures.ts";
 
-describe("durations", () => {
-  const cases: [string, number][] = [
-    ["24h5m", (24 * 60 + 5) * 60_000],
-    ["48h", 48 * 3_600_000],
-    ["1m", 60_000],
-    ["90m", 90 * 60_000],
-    ["30s", 30_000],
-    ["1h0m1s", 3_601_000],
+describe("spec durations", () => {
+  const cases: [string, number | undefined][] = [
+    ["24h5m", (24 * 60 + 5) * 60],
+    ["48h", 48 * 3600],
+    ["90m", 90 * 60],
+    ["30s", 30],
+    ["1h0m1s", 3601],
+    ["", undefined],
+    ["1d", undefined],
+    ["5m24h", undefined],
+    ["1.5h", undefined],
+    [" 1h", undefined],
+    ["-1h", undefined],
+    ["10", undefined],
   ];
-  for (const [text, ms] of cases) {
-    it(`parses ${text}`, () => assert.equal(parseDuration(text), ms));
+  for (const [text, seconds] of cases) {
+    it(`reads ${JSON.stringify(text)}`, () => assert.equal(specDurationSeconds(text), seconds));
   }
-  for (const bad of ["", "1d", "5m24h", "1.5h", " 1h", "-1h", "h", "10"]) {
-    it(`rejects ${JSON.stringify(bad)}`, () => assert.throws(() => parseDuration(bad), InvalidDurationError));
-  }
-  it("formats canonically", () => {
-    assert.equal(formatDuration(parseDuration("24h5m")), "24h5m");
-    assert.equal(formatDuration(parseDuration("90m")), "1h30m");
-    assert.equal(formatDuration(0), "0s");
-    assert.equal(formatDuration(61_999), "1m1s");
+  it("bounds a schema and emits the bounds as CEL", () => {
+    const schema = durationSchema("1m", "2h");
+    assert.equal(schema.safeParse("1m").success, true);
+    assert.equal(schema.safeParse("2h").success, true);
+    assert.equal(schema.safeParse("59s").success, false);
+    assert.equal(schema.safeParse("2h0m1s").success, false);
+    assert.match(JSON.stringify(schema.meta()), /duration\(self\) >= duration\('1m'\)/);
   });
 });
 
