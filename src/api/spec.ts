@@ -73,6 +73,7 @@ export const S3DatastoreSchema = z
       .min(1)
       .max(2048)
       .regex(/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/)
+      .refine((endpoint) => URL.canParse(endpoint), { message: "must be a valid http(s) URL" })
       .meta(identityImmutable("endpoint"))
       .describe(
         'URL of the S3 endpoint, such as "https://s3.eu-central-1.amazonaws.com" or "http://rgw.storage:7480". ' +

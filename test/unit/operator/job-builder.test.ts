@@ -1,0 +1,314 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import type { V1Container, V1Job } from "@kubernetes/client-node";
+import type { GarbageCollectionSpecInput } from "../../../src/api/index.ts";
+import { datastoreHash } from "../../../src/operator/datastore-identity.ts";
+import {
+  buildMarkerCacheClaim,
+  buildRunJob,
+  jobTrigger,
+  labelValue,
+  markerCacheClaimName,
+  type RunIdentity,
+  type RunResource,
+  runJobName,
+} from "../../../src/operator/job-builder.ts";
+import { sampleResource } from "../../support/gc-fixtures.ts";
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const slot: RunIdentity = { trigger: "Schedule", scheduledTime: new Date("2025-03-01T02:30:00Z") };
+
+function resource(spec: Partial<GarbageCollectionSpecInput> = {}, name = "pbs-main"): RunResource {
+  return sampleResource(spec, { name });
+}
+
+function job(spec: Partial<GarbageCollectionSpecInput> = {}, run: RunIdentity = slot): V1Job {
+  return buildRunJob({ resource: resource(spec), run });
+}
+
+function engine(built: V1Job): V1Container {
+  const container = built.spec?.template.spec?.containers[0];
+  assert.ok(container);
+  return container;
+}
+
+describe("run Job names", () => {
+  const cases: [string, string, RunIdentity, string | RegExp][] = [
+    ["a schedule slot (unix minutes)", "pbs-main", slot, `pbs-main-${Date.parse("2025-03-01T02:30:00Z") / 60_000}`],
+    ["a spec generation", "pbs-main", { trigger: "Generation", generation: 7 }, "pbs-main-g7"],
+    ["a run request", "pbs-main", { trigger: "RunRequest", runRequest: "now" }, /^pbs-main-r[0-9a-f]{10}$/],
+    ["a 63-character resource name", "a".repeat(63), slot, /^a{47}-[0-9a-f]{6}-\d{8}$/],
+    ["a long name ending in a dash once cut", `${"a".repeat(46)}-${"b".repeat(16)}`, slot, /^a{46}-[0-9a-f]{6}-\d{8}$/],
+  ];
+  for (const [name, resourceName, run, expected] of cases) {
+    it(name, () => {
+      const jobName = runJobName(resourceName, run);
+      if (typeof expected === "string") assert.equal(jobName, expected);
+      else assert.match(jobName, expected);
+      assert.ok(jobName.length <= 63, `${jobName.length} characters`);
+      assert.match(jobName, DNS_LABEL);
+    });
+  }
+
+  it("is deterministic per slot and differs between slots", () => {
+    assert.equal(runJobName("x", slot), runJobName("x", { ...slot }));
+    const nextMinute: RunIdentity = { trigger: "Schedule", scheduledTime: new Date("2025-03-01T02:31:00Z") };
+    assert.notEqual(runJobName("x", slot), runJobName("x", nextMinute));
+  });
+
+  it("keeps two long names that share a prefix apart", () => {
+    const a = runJobName(`${"p".repeat(60)}-a`, slot);
+    const b = runJobName(`${"p".repeat(60)}-b`, slot);
+    assert.notEqual(a, b);
+  });
+
+  it("gives a repeated request value after another one a new Job", () => {
+    const first = runJobName("x", { trigger: "RunRequest", runRequest: "now" });
+    const again = runJobName("x", { trigger: "RunRequest", runRequest: "now", previousRunRequest: "later" });
+    const same = runJobName("x", { trigger: "RunRequest", runRequest: "now" });
+    assert.notEqual(first, again);
+    assert.equal(first, same);
+  });
+});
+
+describe("run Job", () => {
+  it("is owned by the resource as its controller", () => {
+    assert.deepEqual(job().metadata?.ownerReferences, [
+      {
+        apiVersion: "chunkgc.io/v1alpha1",
+        kind: "GarbageCollection",
+        name: "pbs-main",
+        uid: "6f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9",
+        controller: true,
+        blockOwnerDeletion: true,
+      },
+    ]);
+  });
+
+  it("carries selector labels on Job and pod, and what started it in annotations", () => {
+    const built = job();
+    const labels = built.metadata?.labels ?? {};
+    assert.equal(labels["chunkgc.io/garbagecollection"], "pbs-main");
+    assert.equal(labels["chunkgc.io/garbagecollection-uid"], "6f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9");
+    assert.equal(labels["chunkgc.io/trigger"], "Schedule");
+    assert.equal(labels["chunkgc.io/datastore"], datastoreHash(resource().spec.datastore.s3));
+    assert.equal(labels["app.kubernetes.io/managed-by"], "chunkgc-operator");
+    for (const [key, value] of Object.entries(labels)) {
+      assert.equal(built.spec?.template.metadata?.labels?.[key], value, key);
+      assert.ok(value.length <= 63, key);
+    }
+    assert.deepEqual(built.metadata?.annotations, {
+      "chunkgc.io/generation": "2",
+      "chunkgc.io/scheduled-time": "2025-03-01T02:30:00Z",
+    });
+    assert.equal(jobTrigger(built), "Schedule");
+    const requested = job({}, { trigger: "RunRequest", runRequest: "now" });
+    assert.equal(requested.metadata?.annotations?.["chunkgc.io/run-request"], "now");
+    assert.equal(jobTrigger(requested), "RunRequest");
+  });
+
+  it("runs chunkgc gc with flags from the spec", () => {
+    const built = job({
+      gracePeriod: "2h",
+      dryRun: true,
+      acknowledgeInUse: true,
+      engine: { deleteBatchSize: 250, listConcurrency: 3 },
+    });
+    const container = engine(built);
+    assert.deepEqual(container.command, ["chunkgc"]);
+    assert.deepEqual(container.args, [
+      "gc",
+      "--endpoint=https://s3.eu-central-1.amazonaws.com",
+      "--region=eu-central-1",
+      "--bucket=pbs",
+      "--store=store1",
+      "--grace-period=2h",
+      "--max-backup-duration=48h",
+      "--list-concurrency=3",
+      "--delete-concurrency=4",
+      "--delete-batch-size=250",
+      "--cache-dir=/var/cache/chunkgc",
+      "--termination-message-file=/dev/termination-log",
+      `--lock-holder=backup/pbs-main/${built.metadata?.name}`,
+      "--dry-run",
+      "--acknowledge-in-use",
+    ]);
+  });
+
+  it("passes path-style and a CA bundle", () => {
+    const built = job({
+      datastore: {
+        s3: {
+          endpoint: "http://rgw.storage:7480",
+          bucket: "pbs",
+          store: "store1",
+          pathStyle: true,
+          credentialsSecretRef: { name: "creds" },
+          caBundleSecretRef: { name: "ca", key: "bundle.pem" },
+        },
+      },
+    });
+    const container = engine(built);
+    assert.ok(container.args?.includes("--path-style"));
+    assert.ok(container.args?.includes("--ca-bundle=/etc/chunkgc/ca/bundle.pem"));
+    assert.ok(
+      container.volumeMounts?.some((m) => m.name === "ca-bundle" && m.mountPath === "/etc/chunkgc/ca" && m.readOnly),
+    );
+    assert.deepEqual(built.spec?.template.spec?.volumes?.find((v) => v.name === "ca-bundle")?.secret, {
+      secretName: "ca",
+      items: [{ key: "bundle.pem", path: "bundle.pem" }],
+    });
+  });
+
+  it("takes credentials from the Secret as env, never as values", () => {
+    const env = engine(job()).env ?? [];
+    for (const variable of env) assert.equal(variable.value, undefined, variable.name);
+    assert.deepEqual(env, [
+      { name: "AWS_ACCESS_KEY_ID", valueFrom: { secretKeyRef: { name: "pbs-s3", key: "AWS_ACCESS_KEY_ID" } } },
+      { name: "AWS_SECRET_ACCESS_KEY", valueFrom: { secretKeyRef: { name: "pbs-s3", key: "AWS_SECRET_ACCESS_KEY" } } },
+      {
+        name: "AWS_SESSION_TOKEN",
+        valueFrom: { secretKeyRef: { name: "pbs-s3", key: "AWS_SESSION_TOKEN", optional: true } },
+      },
+    ]);
+  });
+
+  const claims: [string, Partial<GarbageCollectionSpecInput>, string][] = [
+    ["an existing claim", { markerCache: { claimName: "my-cache" } }, "my-cache"],
+    ["a template claim", { markerCache: { volumeClaimTemplate: { storage: "5Gi" } } }, "pbs-main-marker-cache"],
+  ];
+  for (const [name, spec, claimName] of claims) {
+    it(`mounts ${name} at /var/cache/chunkgc`, () => {
+      const built = job(spec);
+      assert.deepEqual(built.spec?.template.spec?.volumes?.[0], {
+        name: "marker-cache",
+        persistentVolumeClaim: { claimName },
+      });
+      assert.deepEqual(engine(built).volumeMounts?.[0], { name: "marker-cache", mountPath: "/var/cache/chunkgc" });
+    });
+  }
+
+  it("writes the result to the termination message and gives the read-only root a writable /tmp", () => {
+    const container = engine(job());
+    assert.equal(container.terminationMessagePath, "/dev/termination-log");
+    assert.equal(container.terminationMessagePolicy, "File");
+    assert.ok(container.volumeMounts?.some((mount) => mount.mountPath === "/tmp"));
+  });
+
+  it("runs under the restricted pod security standard", () => {
+    const built = job();
+    const pod = built.spec?.template.spec;
+    const container = engine(built);
+    assert.equal(pod?.securityContext?.runAsNonRoot, true);
+    assert.equal(pod?.securityContext?.seccompProfile?.type, "RuntimeDefault");
+    assert.equal(container.securityContext?.runAsNonRoot, true);
+    assert.equal(container.securityContext?.readOnlyRootFilesystem, true);
+    assert.equal(container.securityContext?.allowPrivilegeEscalation, false);
+    assert.deepEqual(container.securityContext?.capabilities, { drop: ["ALL"] });
+    assert.equal(container.securityContext?.seccompProfile?.type, "RuntimeDefault");
+    assert.ok((container.securityContext?.runAsUser ?? 0) > 0);
+    assert.equal(pod?.automountServiceAccountToken, false);
+    assert.equal(pod?.restartPolicy, "Never");
+    assert.equal(pod?.hostNetwork, undefined);
+  });
+
+  it("uses the operator's image unless the spec overrides it", () => {
+    assert.equal(engine(job()).image, "chunkgc:dev");
+    assert.equal(
+      engine(buildRunJob({ resource: resource(), run: slot, defaultImage: "reg/chunkgc:1.2" })).image,
+      "reg/chunkgc:1.2",
+    );
+    const custom = job({ runPod: { image: "mirror/chunkgc:1.2", imagePullPolicy: "IfNotPresent" } });
+    assert.equal(engine(custom).image, "mirror/chunkgc:1.2");
+    assert.equal(engine(custom).imagePullPolicy, "IfNotPresent");
+    assert.equal(engine(job()).imagePullPolicy, undefined);
+  });
+
+  it("applies the run pod settings", () => {
+    const built = job({
+      runPod: {
+        resources: { requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: 2 } },
+        nodeSelector: { "kubernetes.io/os": "linux" },
+        tolerations: [{ key: "dedicated", operator: "Equal", value: "backup", effect: "NoSchedule" }],
+        affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [] } } },
+        priorityClassName: "low",
+        annotations: { "example.com/team": "storage" },
+        labels: { team: "storage", "chunkgc.io/trigger": "forged" },
+      },
+      job: { backoffLimit: 2, activeDeadlineSeconds: 7200 },
+    });
+    const pod = built.spec?.template;
+    assert.deepEqual(engine(built).resources, { requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: "2" } });
+    assert.deepEqual(pod?.spec?.nodeSelector, { "kubernetes.io/os": "linux" });
+    assert.deepEqual(pod?.spec?.tolerations, [
+      { key: "dedicated", operator: "Equal", value: "backup", effect: "NoSchedule" },
+    ]);
+    assert.deepEqual(pod?.spec?.affinity, {
+      nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [] } },
+    });
+    assert.equal(pod?.spec?.priorityClassName, "low");
+    assert.deepEqual(pod?.metadata?.annotations, { "example.com/team": "storage" });
+    assert.equal(pod?.metadata?.labels?.team, "storage");
+    assert.equal(pod?.metadata?.labels?.["chunkgc.io/trigger"], "Schedule", "user labels must not override ours");
+    assert.equal(built.spec?.backoffLimit, 2);
+    assert.equal(built.spec?.activeDeadlineSeconds, 7200);
+  });
+
+  it("defaults to no retries and no deadline", () => {
+    const built = job();
+    assert.equal(built.spec?.backoffLimit, 0);
+    assert.equal(built.spec?.activeDeadlineSeconds, undefined);
+    assert.equal(engine(built).resources, undefined);
+  });
+
+  it("is deterministic", () => {
+    assert.deepEqual(job(), job());
+  });
+
+  it("does not share mutable state with the spec", () => {
+    const source = resource({ runPod: { affinity: { a: { b: 1 } } } });
+    const built = buildRunJob({ resource: source, run: slot });
+    (built.spec!.template.spec!.affinity as Record<string, Record<string, number>>).a!.b = 2;
+    built.spec!.template.spec!.containers[0]!.securityContext!.capabilities!.drop!.push("x");
+    assert.deepEqual(source.spec.runPod.affinity, { a: { b: 1 } });
+    assert.deepEqual(engine(job()).securityContext?.capabilities, { drop: ["ALL"] });
+  });
+});
+
+describe("marker cache claim", () => {
+  it("is created from the template, without owner when retained", () => {
+    const claim = buildMarkerCacheClaim(resource());
+    assert.equal(claim?.metadata?.name, "pbs-main-marker-cache");
+    assert.equal(claim?.metadata?.namespace, "backup");
+    assert.deepEqual(claim?.spec, {
+      accessModes: ["ReadWriteOnce"],
+      volumeMode: "Filesystem",
+      resources: { requests: { storage: "10Gi" } },
+      storageClassName: "standard",
+    });
+    assert.equal(claim?.metadata?.ownerReferences, undefined);
+    assert.equal(claim?.metadata?.labels?.["chunkgc.io/garbagecollection"], "pbs-main");
+  });
+
+  it("is owned by the resource when deleted with it", () => {
+    const claim = buildMarkerCacheClaim(
+      resource({ markerCache: { volumeClaimTemplate: { storage: "1Gi", whenDeleted: "Delete" } } }),
+    );
+    assert.equal(claim?.metadata?.ownerReferences?.[0]?.uid, "6f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9");
+    assert.equal(claim?.spec?.storageClassName, undefined);
+  });
+
+  it("is not built for an existing claim", () => {
+    assert.equal(buildMarkerCacheClaim(resource({ markerCache: { claimName: "mine" } })), undefined);
+    assert.equal(markerCacheClaimName("x", { claimName: "mine" }), "mine");
+  });
+});
+
+describe("label values", () => {
+  it("keep short names and shorten long ones with a hash", () => {
+    assert.equal(labelValue("pbs-main"), "pbs-main");
+    const long = labelValue(`${"n".repeat(51)}-${"m".repeat(30)}`);
+    assert.ok(long.length <= 63);
+    assert.match(long, /^n{51}-[0-9a-f]{10}$/);
+  });
+});
