@@ -1,3 +1,4 @@
+import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { packageVersion } from "../../util/package-info.ts";
 
@@ -6,9 +7,13 @@ export function registerVersionCommand(program: Command): void {
   program
     .command("version")
     .description("print the chunkgc version as JSON")
-    .action(() => {
-      process.stdout.write(
-        `${JSON.stringify({ name: "chunkgc", version: packageVersion(), node: process.version })}\n`,
-      );
+    .option(
+      "--termination-message-path <path>",
+      "also write the JSON to this file (a Kubernetes container's terminationMessagePath)",
+    )
+    .action((options: { terminationMessagePath?: string }) => {
+      const json = JSON.stringify({ name: "chunkgc", version: packageVersion(), node: process.version });
+      process.stdout.write(`${json}\n`);
+      if (options.terminationMessagePath) writeFileSync(options.terminationMessagePath, json);
     });
 }
