@@ -17,6 +17,7 @@ import { API_VERSION, APP_NAME, JOB_ANNOTATIONS, KIND, LABELS, MANAGER_NAME, RUN
 import type { GarbageCollectionSpec, MarkerCache, RunPod } from "../api/spec.ts";
 import type { RunTrigger } from "../api/status.ts";
 import { datastoreHash } from "./datastore-identity.ts";
+import type { RunInfo } from "./status.ts";
 
 /**
  * Pure builders of the objects a run needs: the batch/v1 Job that runs `chunkgc gc` (and the marker-cache claim a
@@ -302,6 +303,38 @@ export function buildRunJob(input: RunJobInput): V1Job {
 export function jobTrigger(job: V1Job): RunTrigger | undefined {
   const value = job.metadata?.labels?.[LABELS.trigger];
   return value === "Schedule" || value === "RunRequest" || value === "Generation" ? value : undefined;
+}
+
+function toDate(value: Date | string | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  const date = value instanceof Date ? value : new Date(value);
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+/**
+ * What run a Job built by buildRunJob is (for status events after adoption), or undefined for a Job that is not one
+ * of ours (no trigger label, no name or creation time). Times from the client may be Dates or RFC 3339 strings.
+ */
+export function jobRunInfo(job: V1Job): RunInfo | undefined {
+  const trigger = jobTrigger(job);
+  const jobName = job.metadata?.name;
+  const startTime = toDate(job.metadata?.creationTimestamp as Date | string | undefined);
+  if (trigger === undefined || jobName === undefined || startTime === undefined) return undefined;
+  const annotations = job.metadata?.annotations ?? {};
+  const generation = Number(annotations[JOB_ANNOTATIONS.generation] ?? "0");
+  const args = job.spec?.template.spec?.containers.find((c) => c.name === ENGINE_CONTAINER_NAME)?.args ?? [];
+  const info: RunInfo = {
+    jobName,
+    trigger,
+    generation: Number.isSafeInteger(generation) && generation >= 0 ? generation : 0,
+    startTime,
+    dryRun: args.includes("--dry-run"),
+  };
+  const scheduledTime = toDate(annotations[JOB_ANNOTATIONS.scheduledTime]);
+  if (trigger === "Schedule" && scheduledTime !== undefined) info.scheduledTime = scheduledTime;
+  const runRequest = annotations[JOB_ANNOTATIONS.runRequest];
+  if (trigger === "RunRequest" && runRequest !== undefined) info.runRequest = runRequest;
+  return info;
 }
 
 /**

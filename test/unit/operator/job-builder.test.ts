@@ -6,6 +6,7 @@ import { datastoreHash } from "../../../src/operator/datastore-identity.ts";
 import {
   buildMarkerCacheClaim,
   buildRunJob,
+  jobRunInfo,
   jobTrigger,
   labelValue,
   markerCacheClaimName,
@@ -310,5 +311,42 @@ describe("label values", () => {
     const long = labelValue(`${"n".repeat(51)}-${"m".repeat(30)}`);
     assert.ok(long.length <= 63);
     assert.match(long, /^n{51}-[0-9a-f]{10}$/);
+  });
+});
+
+describe("reading a run back from its Job", () => {
+  const created = new Date("2025-03-01T02:30:04Z");
+  const withCreation = (built: V1Job, creationTimestamp: Date | string = created): V1Job => ({
+    ...built,
+    metadata: { ...built.metadata, creationTimestamp: creationTimestamp as Date },
+  });
+
+  it("recovers a scheduled run", () => {
+    assert.deepEqual(jobRunInfo(withCreation(job())), {
+      jobName: runJobName("pbs-main", slot),
+      trigger: "Schedule",
+      scheduledTime: new Date("2025-03-01T02:30:00Z"),
+      generation: 2,
+      startTime: created,
+      dryRun: false,
+    });
+  });
+
+  it("recovers a dry-run request from a Job as JSON gives it (string times)", () => {
+    const built = withCreation(
+      job({ dryRun: true }, { trigger: "RunRequest", runRequest: "now" }),
+      "2025-03-01T02:30:04Z",
+    );
+    const info = jobRunInfo(JSON.parse(JSON.stringify(built)) as V1Job);
+    assert.equal(info?.trigger, "RunRequest");
+    assert.equal(info?.runRequest, "now");
+    assert.equal(info?.dryRun, true);
+    assert.deepEqual(info?.startTime, created);
+    assert.equal(info?.scheduledTime, undefined);
+  });
+
+  it("ignores Jobs that are not runs", () => {
+    assert.equal(jobRunInfo({ metadata: { name: "other", creationTimestamp: created } }), undefined);
+    assert.equal(jobRunInfo(job()), undefined, "no creation time yet");
   });
 });
