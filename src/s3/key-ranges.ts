@@ -5,16 +5,16 @@
 export interface KeyRange {
   /** Keys strictly greater than this (ListObjectsV2 StartAfter); undefined: from the start of the prefix. */
   readonly startAfter?: string;
-  /** Exclusive upper bound; undefined: to the end of the prefix. */
-  readonly before?: string;
+  /** Inclusive upper bound, the next range's startAfter; undefined: to the end of the prefix. */
+  readonly through?: string;
 }
 
 const HEX = "0123456789abcdef";
 
 /**
  * Ranges over `prefix` cut at the leading hex digits of what follows it (16 or 256 ranges, or 1 for no split).
- * Together they cover every key under the prefix exactly once, with one exception by construction: a key equal to a
- * cut point itself (`<prefix>1`, never a chunk key) is skipped, since StartAfter is exclusive.
+ * Each range ends at (and includes) the cut where the next one starts after, so together they cover every key under
+ * the prefix exactly once, including one that equals a cut point.
  */
 export function hexKeyRanges(prefix: string, shards: 1 | 16 | 256): KeyRange[] {
   if (shards === 1) return [{}];
@@ -27,8 +27,8 @@ export function hexKeyRanges(prefix: string, shards: 1 | 16 | 256): KeyRange[] {
   const ranges: KeyRange[] = [];
   for (let index = 0; index <= cuts.length; index += 1) {
     const startAfter = index === 0 ? undefined : cuts[index - 1];
-    const before = cuts[index];
-    ranges.push({ ...(startAfter === undefined ? {} : { startAfter }), ...(before === undefined ? {} : { before }) });
+    const through = cuts[index];
+    ranges.push({ ...(startAfter === undefined ? {} : { startAfter }), ...(through === undefined ? {} : { through }) });
   }
   return ranges;
 }
@@ -39,6 +39,6 @@ export function shardCountFor(concurrency: number): 1 | 16 | 256 {
   return concurrency <= 16 ? 16 : 256;
 }
 
-export function isBeforeBound(key: string, range: KeyRange): boolean {
-  return range.before === undefined || key < range.before;
+export function isWithinUpperBound(key: string, range: KeyRange): boolean {
+  return range.through === undefined || key <= range.through;
 }

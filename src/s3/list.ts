@@ -1,7 +1,7 @@
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { mergeParallel } from "../util/parallel-merge.ts";
 import type { S3Context } from "./client.ts";
-import { isBeforeBound, type KeyRange } from "./key-ranges.ts";
+import { isWithinUpperBound, type KeyRange } from "./key-ranges.ts";
 
 /** What the GC needs of a listed object, kept small: millions of these pass through a run. */
 export interface ListedObject {
@@ -47,7 +47,7 @@ export async function* listPages(s3: S3Context, options: ListOptions): AsyncGene
     let reachedBound = false;
     for (const item of response.Contents ?? []) {
       const key = item.Key ?? "";
-      if (!isBeforeBound(key, range)) {
+      if (!isWithinUpperBound(key, range)) {
         reachedBound = true;
         break;
       }
@@ -81,16 +81,24 @@ export interface ParallelListOptions {
   readonly signal?: AbortSignal;
 }
 
+export interface RangePage extends ListedPage {
+  /** Index into the ranges given: pages of one range arrive in key order, ranges interleave. */
+  readonly rangeIndex: number;
+}
+
 /** Pages of several key ranges listed at once (bounded), in arrival order: the fast path for `.chunks/`. */
-export function listRangesInParallel(s3: S3Context, options: ParallelListOptions): AsyncGenerator<ListedPage> {
+export function listRangesInParallel(s3: S3Context, options: ParallelListOptions): AsyncGenerator<RangePage> {
   const sources = options.ranges.map(
-    (range) => (signal: AbortSignal) =>
-      listPages(s3, {
-        prefix: options.prefix,
-        range,
-        signal,
-        ...(options.pageSize ? { pageSize: options.pageSize } : {}),
-      }),
+    (range, rangeIndex) =>
+      async function* (signal: AbortSignal): AsyncGenerator<RangePage> {
+        const pages = listPages(s3, {
+          prefix: options.prefix,
+          range,
+          signal,
+          ...(options.pageSize ? { pageSize: options.pageSize } : {}),
+        });
+        for await (const page of pages) yield { ...page, rangeIndex };
+      },
   );
   return mergeParallel(sources, {
     concurrency: options.concurrency,

@@ -1,0 +1,167 @@
+import { writeFileSync } from "node:fs";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { formatRunResult } from "../../api/run-result.ts";
+import { parsePrices } from "../../engine/options.ts";
+import { formatHuman, toRunResult } from "../../engine/report.ts";
+import { runGc } from "../../engine/run.ts";
+import { createLogger } from "../../log.ts";
+import { createS3Context } from "../../s3/index.ts";
+import { parseDurationSeconds } from "../../util/duration.ts";
+import { EXIT } from "../exit-codes.ts";
+import { addS3Options, positiveInteger, type S3CliOptions, s3ConnectionFromOptions } from "../s3-options.ts";
+
+interface GcCliOptions extends S3CliOptions {
+  store: string;
+  cacheDir: string;
+  dryRun?: boolean | string;
+  grace: number;
+  maxBackupDuration: number;
+  now?: Date;
+  json?: boolean;
+  listConcurrency: number;
+  deleteConcurrency: number;
+  deleteBatchSize: number;
+  indexConcurrency: number;
+  acknowledgeInUse?: boolean | string;
+  terminationMessageFile?: string;
+  prices?: string;
+  lockLease: number;
+}
+
+const EXIT_BY_RESULT = { succeeded: EXIT.ok, failed: EXIT.error, aborted: EXIT.safetyAbort, "lock-busy": EXIT.lockBusy };
+
+function duration(flag: string) {
+  return (value: string) => {
+    try {
+      return parseDurationSeconds(value);
+    } catch (error) {
+      throw new InvalidArgumentError(`${flag}: ${(error as Error).message}`);
+    }
+  };
+}
+
+function instant(value: string): Date {
+  const parsed = new Date(value);
+  if (Number.isNaN(parsed.getTime()) || !/^\d{4}-\d{2}-\d{2}T/.test(value)) {
+    throw new InvalidArgumentError(`--now takes an ISO-8601 time like 2026-11-25T03:30:00Z, got "${value}"`);
+  }
+  return parsed;
+}
+
+const truthy = (value: boolean | string | undefined) => value === true || value === "true" || value === "1";
+
+export function registerGcCommand(program: Command): void {
+  const command = program.command("gc").description("garbage-collect a PBS datastore on S3 (mark, sweep, marker cache)");
+  addS3Options(command)
+    .addOption(new Option("--store <name>", "datastore name (bucket prefix)").env("CHUNKGC_STORE").makeOptionMandatory())
+    .addOption(
+      new Option("--cache-dir <dir>", "marker and index cache directory (the PVC mount)")
+        .env("CHUNKGC_CACHE_DIR")
+        .makeOptionMandatory(),
+    )
+    .addOption(new Option("--dry-run", "do everything but delete").env("CHUNKGC_DRY_RUN"))
+    .addOption(
+      new Option("--grace <duration>", "cutoff: chunks unused for longer are garbage (1m … 48h)")
+        .env("CHUNKGC_GRACE")
+        .default(parseDurationSeconds("24h5m"), "24h5m")
+        .argParser(duration("--grace")),
+    )
+    .addOption(
+      new Option("--max-backup-duration <duration>", "older manifest-less snapshots are abandoned, not running")
+        .env("CHUNKGC_MAX_BACKUP_DURATION")
+        .default(parseDurationSeconds("48h"), "48h")
+        .argParser(duration("--max-backup-duration")),
+    )
+    .addOption(
+      new Option("--now <iso>", "evaluate cutoffs as of this time (tests, what-if dry runs)")
+        .env("CHUNKGC_NOW")
+        .argParser(instant),
+    )
+    .addOption(new Option("--json", "print the full result as JSON on stdout").env("CHUNKGC_JSON"))
+    .addOption(
+      new Option("--list-concurrency <n>", "parallel listing streams over .chunks/")
+        .env("CHUNKGC_LIST_CONCURRENCY")
+        .default(16)
+        .argParser(positiveInteger("--list-concurrency")),
+    )
+    .addOption(
+      new Option("--delete-concurrency <n>", "DeleteObjects requests in flight")
+        .env("CHUNKGC_DELETE_CONCURRENCY")
+        .default(4)
+        .argParser(positiveInteger("--delete-concurrency")),
+    )
+    .addOption(
+      new Option("--delete-batch-size <n>", "keys per DeleteObjects request (≤ 1000)")
+        .env("CHUNKGC_DELETE_BATCH_SIZE")
+        .default(1000)
+        .argParser(positiveInteger("--delete-batch-size")),
+    )
+    .addOption(
+      new Option("--index-concurrency <n>", "index files read in parallel")
+        .env("CHUNKGC_INDEX_CONCURRENCY")
+        .default(8)
+        .argParser(positiveInteger("--index-concurrency")),
+    )
+    .addOption(
+      new Option("--acknowledge-in-use", "delete even though .in-use names an attached PBS host").env(
+        "CHUNKGC_ACKNOWLEDGE_IN_USE",
+      ),
+    )
+    .addOption(
+      new Option("--termination-message-file <file>", "write the compact result (≤ 4 KiB JSON) here").env(
+        "CHUNKGC_TERMINATION_MESSAGE_PATH",
+      ),
+    )
+    .addOption(
+      new Option("--prices <list>", "dollars per 1000 requests, e.g. list=0.005,get=0.0004").env("CHUNKGC_PRICES"),
+    )
+    .addOption(
+      new Option("--lock-lease <duration>", "datastore lock lease, renewed while running")
+        .env("CHUNKGC_LOCK_LEASE")
+        .default(300, "5m")
+        .argParser(duration("--lock-lease")),
+    )
+    .action(async (options: GcCliOptions) => {
+      const log = createLogger();
+      const connection = s3ConnectionFromOptions(options);
+      const s3 = createS3Context(connection);
+      const controller = new AbortController();
+      const onSignal = (signal: NodeJS.Signals) => {
+        log.warn({ signal }, "stopping: no further deletions");
+        controller.abort(new Error(`interrupted by ${signal}`));
+      };
+      process.once("SIGTERM", onSignal);
+      process.once("SIGINT", onSignal);
+      try {
+        const report = await runGc(
+          s3,
+          { endpoint: connection.endpoint, bucket: connection.bucket, store: options.store },
+          {
+            store: options.store,
+            cacheDir: options.cacheDir,
+            dryRun: truthy(options.dryRun),
+            graceSeconds: options.grace,
+            maxBackupDurationSeconds: options.maxBackupDuration,
+            ...(options.now ? { now: options.now } : {}),
+            listConcurrency: options.listConcurrency,
+            deleteConcurrency: options.deleteConcurrency,
+            deleteBatchSize: Math.min(1000, options.deleteBatchSize),
+            indexConcurrency: options.indexConcurrency,
+            acknowledgeInUse: truthy(options.acknowledgeInUse),
+            lockLeaseSeconds: options.lockLease,
+            ...(options.prices ? { prices: parsePrices(options.prices) } : {}),
+          },
+          { log, signal: controller.signal },
+        );
+        if (options.terminationMessageFile) {
+          writeFileSync(options.terminationMessageFile, formatRunResult(toRunResult(report)));
+        }
+        process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatHuman(report));
+        process.exitCode = EXIT_BY_RESULT[report.result];
+      } finally {
+        s3.close();
+        process.off("SIGTERM", onSignal);
+        process.off("SIGINT", onSignal);
+      }
+    });
+}

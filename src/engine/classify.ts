@@ -1,0 +1,69 @@
+import type { GcCounters } from "./counters.ts";
+
+/*
+ * The decisions of the sweep, as pure functions over plain numbers (epoch seconds), named after the steps of PBS's
+ * own sweep: what is this key, what is its time, what do we decide, what do we count.
+ */
+
+export type ChunkDecision = "remove" | "pending" | "keep";
+
+/** Mutable only in one direction: a recheck that finds an older running backup moves both earlier. */
+export interface Cutoff {
+  /** Chunks whose time is before this are garbage. */
+  minAtime: number;
+  /** Chunks at or after this are in use; between the two they are pending. Phase-1 start without running backups. */
+  oldestWriter: number;
+}
+
+/** PBS: min_atime = phase1_start − grace; a backup running since before that moves it to oldest_writer − 300 s. */
+export function computeCutoff(phase1Start: number, graceSeconds: number, oldestRunningBackup?: number): Cutoff {
+  const oldestWriter = Math.min(phase1Start, oldestRunningBackup ?? phase1Start);
+  let minAtime = phase1Start - graceSeconds;
+  if (oldestWriter < minAtime) minAtime = oldestWriter - 300;
+  return { minAtime, oldestWriter };
+}
+
+export function decide(time: number, cutoff: Cutoff): ChunkDecision {
+  if (time < cutoff.minAtime) return "remove";
+  if (time < cutoff.oldestWriter) return "pending";
+  return "keep";
+}
+
+/**
+ * A chunk's time is the latest evidence of use: marked in this run (the phase-1 start), its last mark in the marker
+ * cache, and its upload (S3 LastModified: a chunk nothing references yet may belong to a backup still running).
+ */
+export function chunkTime(markedTime: number, lastModifiedSeconds: number): number {
+  return Math.max(markedTime, lastModifiedSeconds);
+}
+
+/**
+ * A `.bad` copy stays fresh only while an index references its digest and no good copy exists (PBS keeps it as the
+ * last evidence of the data); otherwise it ages from its upload like any unreferenced chunk.
+ */
+export function badChunkTime(
+  referencedThisRun: boolean,
+  goodCopyExists: boolean,
+  phase1Start: number,
+  lastModifiedSeconds: number,
+): number {
+  return referencedThisRun && !goodCopyExists ? Math.max(phase1Start, lastModifiedSeconds) : lastModifiedSeconds;
+}
+
+/** Adds a kept chunk to the counters the way PBS does; removals are counted only once S3 confirmed them. */
+export function countKept(counters: GcCounters, decision: Exclude<ChunkDecision, "remove">, bad: boolean, size: number): void {
+  if (decision === "pending") {
+    if (bad) counters.stillBad += 1;
+    else counters.pendingChunks += 1;
+    counters.pendingBytes += size;
+    return;
+  }
+  if (!bad) counters.diskChunks += 1;
+  counters.diskBytes += size;
+}
+
+export function countRemoved(counters: GcCounters, bad: boolean, size: number): void {
+  if (bad) counters.removedBad += 1;
+  else counters.removedChunks += 1;
+  counters.removedBytes += size;
+}

@@ -1,0 +1,215 @@
+import { hostname } from "node:os";
+import { z } from "zod";
+import {
+  deleteObject,
+  getObjectBytes,
+  listObjects,
+  ObjectNotFoundError,
+  putIfAbsent,
+  putObject,
+  type S3Context,
+} from "../s3/index.ts";
+
+/*
+ * The datastore lock (spec C.3): generations of lock objects under `<store>/.chunkgc/lock/`. Taking the lock is
+ * creating the next generation with `If-None-Match: *`, so of several racers exactly one wins; a holder renews its
+ * own generation; a newer generation means the lock was taken over (after this holder's lease expired) and the
+ * holder must stop before deleting anything else. Lease times are wall-clock, never the engine's overridable "now".
+ */
+
+export const LockRecordSchema = z.object({
+  generation: z.number().int().positive(),
+  owner: z.string(),
+  host: z.string(),
+  pid: z.number().int(),
+  acquiredAt: z.string(),
+  renewedAt: z.string(),
+  expiresAtMs: z.number(),
+  released: z.boolean().default(false),
+});
+export type LockRecord = z.infer<typeof LockRecordSchema>;
+
+export function lockPrefix(store: string): string {
+  return `${store}/.chunkgc/lock/`;
+}
+
+/** Zero-padded so that keys list in generation order. */
+export function lockKey(store: string, generation: number): string {
+  return `${lockPrefix(store)}${String(generation).padStart(12, "0")}`;
+}
+
+export function generationOfKey(store: string, key: string): number | undefined {
+  const rest = key.slice(lockPrefix(store).length);
+  return /^\d{12}$/.test(rest) ? Number(rest) : undefined;
+}
+
+export type LockVerdict = { action: "take"; generation: number } | { action: "busy"; holder: LockRecord };
+
+/** Pure: given the newest lock record (if any), take the next generation or report the live holder. */
+export function lockVerdict(newest: LockRecord | undefined, newestGeneration: number, nowMs: number): LockVerdict {
+  if (newest && !newest.released && newest.expiresAtMs > nowMs) return { action: "busy", holder: newest };
+  return { action: "take", generation: newestGeneration + 1 };
+}
+
+export class LockBusyError extends Error {
+  override name = "LockBusyError";
+  readonly exitCode = 4;
+  readonly holder: LockRecord;
+  constructor(store: string, holder: LockRecord) {
+    super(
+      `datastore ${store} is locked by ${holder.owner} on ${holder.host} (generation ${holder.generation}, ` +
+        `lease until ${new Date(holder.expiresAtMs).toISOString()})`,
+    );
+    this.holder = holder;
+  }
+}
+
+export class LockLostError extends Error {
+  override name = "LockLostError";
+  readonly exitCode = 4;
+}
+
+export interface LockOptions {
+  readonly store: string;
+  readonly owner: string;
+  readonly leaseMs: number;
+  readonly signal?: AbortSignal;
+  /** Called when renewal fails or a newer generation appears: the run must stop deleting. */
+  readonly onLost?: (error: Error) => void;
+}
+
+async function newestLock(s3: S3Context, store: string, signal?: AbortSignal) {
+  let newestGeneration = 0;
+  const stale: string[] = [];
+  for await (const object of listObjects(s3, { prefix: lockPrefix(store), ...(signal ? { signal } : {}) })) {
+    const generation = generationOfKey(store, object.key);
+    if (generation === undefined) continue;
+    if (generation > newestGeneration) newestGeneration = generation;
+    stale.push(object.key);
+  }
+  if (newestGeneration === 0) return { newestGeneration, stale };
+  try {
+    const fetched = await getObjectBytes(s3, lockKey(store, newestGeneration), signal);
+    const parsed = LockRecordSchema.safeParse(JSON.parse(Buffer.from(fetched.bytes).toString("utf8")));
+    // An unreadable lock record is treated as held until it is old enough: never as free.
+    const record: LockRecord = parsed.success
+      ? parsed.data
+      : {
+          generation: newestGeneration,
+          owner: "unknown (unreadable lock record)",
+          host: "unknown",
+          pid: 0,
+          acquiredAt: new Date(fetched.lastModifiedMs).toISOString(),
+          renewedAt: new Date(fetched.lastModifiedMs).toISOString(),
+          expiresAtMs: fetched.lastModifiedMs + 15 * 60_000,
+          released: false,
+        };
+    return { newestGeneration, newest: record, stale };
+  } catch (error) {
+    if (error instanceof ObjectNotFoundError) return { newestGeneration, stale };
+    throw error;
+  }
+}
+
+export class DatastoreLock {
+  readonly record: LockRecord;
+  private readonly s3: S3Context;
+  private readonly options: LockOptions;
+  private timer: NodeJS.Timeout | undefined;
+  private lost: Error | undefined;
+
+  private constructor(s3: S3Context, options: LockOptions, record: LockRecord) {
+    this.s3 = s3;
+    this.options = options;
+    this.record = record;
+  }
+
+  /** Takes the lock or throws {@link LockBusyError}; a lease that expired is taken over. */
+  static async acquire(s3: S3Context, options: LockOptions): Promise<DatastoreLock> {
+    for (let attempt = 0; attempt < 5; attempt += 1) {
+      const { newest, newestGeneration, stale } = await newestLock(s3, options.store, options.signal);
+      const verdict = lockVerdict(newest, newestGeneration, Date.now());
+      if (verdict.action === "busy") throw new LockBusyError(options.store, verdict.holder);
+      const now = new Date();
+      const record: LockRecord = {
+        generation: verdict.generation,
+        owner: options.owner,
+        host: hostname(),
+        pid: process.pid,
+        acquiredAt: now.toISOString(),
+        renewedAt: now.toISOString(),
+        expiresAtMs: now.getTime() + options.leaseMs,
+        released: false,
+      };
+      const key = lockKey(options.store, record.generation);
+      if ((await putIfAbsent(s3, key, JSON.stringify(record), options.signal)) === "created") {
+        const lock = new DatastoreLock(s3, options, record);
+        // Older generations only document history; the newest one is all that counts.
+        for (const old of stale) await deleteObject(s3, old, options.signal).catch(() => undefined);
+        lock.startRenewal();
+        return lock;
+      }
+      // Somebody else created this generation first: look again.
+    }
+    throw new LockLostError(`could not take the lock of ${options.store}: other runs kept winning`);
+  }
+
+  /** Throws when the lock was lost: called before every round of deletions. */
+  async assertHeld(): Promise<void> {
+    if (this.lost) throw this.lost;
+    if (Date.now() >= this.record.expiresAtMs) {
+      throw this.markLost(new LockLostError(`the lock lease of ${this.options.store} expired before it was renewed`));
+    }
+    const { newestGeneration } = await newestLock(this.s3, this.options.store, this.options.signal);
+    if (newestGeneration !== this.record.generation) {
+      throw this.markLost(
+        new LockLostError(`the lock of ${this.options.store} was taken over (generation ${newestGeneration})`),
+      );
+    }
+  }
+
+  async renew(): Promise<void> {
+    const { newestGeneration } = await newestLock(this.s3, this.options.store, this.options.signal);
+    if (newestGeneration !== this.record.generation) {
+      throw this.markLost(new LockLostError(`the lock of ${this.options.store} was taken over`));
+    }
+    const now = Date.now();
+    this.record.renewedAt = new Date(now).toISOString();
+    this.record.expiresAtMs = now + this.options.leaseMs;
+    await putObject(this.s3, lockKey(this.options.store, this.record.generation), JSON.stringify(this.record), this.options.signal);
+  }
+
+  async release(): Promise<void> {
+    this.stopRenewal();
+    if (this.lost) return;
+    this.record.released = true;
+    this.record.renewedAt = new Date().toISOString();
+    await putObject(this.s3, lockKey(this.options.store, this.record.generation), JSON.stringify(this.record));
+  }
+
+  private markLost(error: Error): Error {
+    if (!this.lost) {
+      this.lost = error;
+      this.stopRenewal();
+      this.options.onLost?.(error);
+    }
+    return this.lost;
+  }
+
+  private startRenewal(): void {
+    const every = Math.max(1000, Math.floor(this.options.leaseMs / 3));
+    this.timer = setInterval(() => {
+      this.renew().catch((error: unknown) => {
+        // One failed renewal is tolerated while the lease lasts; assertHeld catches an expired one.
+        if (error instanceof LockLostError) return;
+        if (Date.now() >= this.record.expiresAtMs) this.markLost(error as Error);
+      });
+    }, every);
+    this.timer.unref();
+  }
+
+  private stopRenewal(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}

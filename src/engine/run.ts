@@ -1,0 +1,293 @@
+import type { Logger } from "pino";
+import { deriveSummary } from "../api/summary.ts";
+import { inUseKey } from "../datastore/index.ts";
+import { assertBucketReachable, getObjectBytes, ObjectNotFoundError, type S3Context } from "../s3/index.ts";
+import { type Cutoff, computeCutoff } from "./classify.ts";
+import { type ContentScan, scanContent } from "./content-scan.ts";
+import { emptyCounters } from "./counters.ts";
+import { SafetyAbortError } from "./errors.ts";
+import { IndexCache } from "./index-cache.ts";
+import { DatastoreLock, LockBusyError } from "./lock.ts";
+import { cachedSnapshots, type Marker, markIndexes, markPrunedBases } from "./mark.ts";
+import { loadMarkerCache, writeMarkerCache, type CacheIdentity } from "./marker-cache.ts";
+import { MarkTable } from "./mark-table.ts";
+import { EngineOptionsSchema, type EngineOptions, type EngineOptionsInput } from "./options.ts";
+import { Progress } from "./progress.ts";
+import { estimateCost, type GcReport } from "./report.ts";
+import { emptySweepStats, type Sweeper, sweepChunks } from "./sweep.ts";
+import { analyzeWriters, dedupBases, type KnownSnapshot } from "./writers.ts";
+
+export interface RunHooks {
+  /** Runs before each recheck, after its round's candidates were classified: where tests finish a backup. */
+  readonly beforeRecheck?: () => Promise<void>;
+}
+
+export interface RunDependencies {
+  readonly log: Logger;
+  readonly signal?: AbortSignal;
+  readonly hooks?: RunHooks;
+}
+
+const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
+
+/** Reads `.in-use`: the PBS host that has this datastore attached, if any. */
+async function readInUse(s3: S3Context, store: string, signal?: AbortSignal): Promise<string | undefined> {
+  try {
+    const { bytes } = await getObjectBytes(s3, inUseKey(store), signal);
+    const text = Buffer.from(bytes).toString("utf8").trim();
+    try {
+      const parsed = JSON.parse(text) as { hostname?: unknown };
+      return typeof parsed.hostname === "string" && parsed.hostname ? parsed.hostname : "unknown host";
+    } catch {
+      // Unreadable, yet present: treat as attached, the safe reading.
+      return "unknown host (unreadable .in-use)";
+    }
+  } catch (error) {
+    if (error instanceof ObjectNotFoundError) return undefined;
+    throw error;
+  }
+}
+
+function knownSnapshotsOf(scan: ContentScan): KnownSnapshot[] {
+  return [...scan.snapshots.values()].map((snapshot) => ({
+    snapshotPath: snapshot.snapshotPath,
+    groupPath: snapshot.groupPath,
+    epochSeconds: snapshot.epochSeconds,
+    finished: snapshot.finished,
+    source: "listing" as const,
+  }));
+}
+
+/** Marks the dedup bases of running backups, taking pruned ones from the index cache. */
+async function markRunningBases(marker: Marker, scan: ContentScan, running: ReturnType<typeof analyzeWriters>["running"]) {
+  if (running.length === 0) return;
+  const listed = knownSnapshotsOf(scan);
+  const listedPaths = new Set(listed.map((snapshot) => snapshot.snapshotPath));
+  const remembered = cachedSnapshots(marker.indexCache, new Set(running.map((writer) => writer.groupPath))).filter(
+    (snapshot) => !listedPaths.has(snapshot.snapshotPath),
+  );
+  await markPrunedBases(marker, dedupBases(running, [...listed, ...remembered]));
+}
+
+/**
+ * One garbage collection (spec C.1): lock, mark, sweep with rechecked deletes, marker cache, report. Never throws
+ * for outcomes a user must see (lock busy, safety abort, failure): they are the report's `result`.
+ */
+export async function runGc(
+  s3: S3Context,
+  identity: CacheIdentity,
+  input: EngineOptionsInput,
+  deps: RunDependencies,
+): Promise<GcReport> {
+  const options: EngineOptions = EngineOptionsSchema.parse(input);
+  const { log, signal } = deps;
+  const startedAt = new Date();
+  const now = options.now ?? startedAt;
+  if (options.now) {
+    log.warn({ now: now.toISOString() }, "NOW IS OVERRIDDEN: cutoffs are evaluated as of this time, not the clock");
+  }
+  const phase1Start = Math.floor(now.getTime() / 1000);
+  const counters = emptyCounters();
+  const stats = emptySweepStats();
+  const markStats = { indexesRead: 0, indexesDownloaded: 0, vanishedIndexes: 0, baseChunksFromCache: 0 };
+  const report: GcReport = {
+    result: "failed",
+    dryRun: options.dryRun,
+    startedAt: startedAt.toISOString(),
+    finishedAt: startedAt.toISOString(),
+    evaluatedAt: now.toISOString(),
+    nowOverridden: options.now !== undefined,
+    store: options.store,
+    counters,
+    summary: deriveSummary(counters),
+    phases: { markMs: 0, sweepMs: 0, deleteMs: 0, cacheMs: 0 },
+    requests: s3.counter.counts,
+    bytesDownloaded: 0,
+    indexCache: { hits: 0, misses: 0, status: "not opened" },
+    markerCache: { status: "not opened" },
+    heldBack: {},
+    estimatedCostUsd: 0,
+    runningBackups: [],
+    abandonedBackups: [],
+    unexpectedKeys: { count: 0, sample: [] },
+    missingChunks: 0,
+    vanishedIndexes: 0,
+    deleteFailures: { count: 0, sample: [] },
+  };
+
+  let lock: DatastoreLock | undefined;
+  let indexCache: IndexCache | undefined;
+  try {
+    await assertBucketReachable(s3, signal);
+    lock = await DatastoreLock.acquire(s3, {
+      store: options.store,
+      owner: options.owner,
+      leaseMs: options.lockLeaseSeconds * 1000,
+      ...(signal ? { signal } : {}),
+      onLost: (error) => log.error({ err: error }, "datastore lock lost: no further deletions"),
+    });
+    report.lockGeneration = lock.record.generation;
+
+    // Phase 1: mark.
+    const markStarted = Date.now();
+    const opened = await IndexCache.open(options.cacheDir, identity);
+    indexCache = opened.cache;
+    report.indexCache.status = opened.reason ? `${opened.status}: ${opened.reason}` : opened.status;
+    if (opened.status === "corrupt" || opened.status === "foreign") {
+      log.warn({ reason: opened.reason }, `index cache ${opened.status}: indexes are downloaded again`);
+    }
+    let table = new MarkTable(1 << 16);
+    const markerStatus = await loadMarkerCache(options.cacheDir, identity, table);
+    if (markerStatus.state !== "loaded") {
+      // Without a trustworthy cache the chunk times fall back to this run's marks and S3 LastModified: as safe as PBS.
+      table = new MarkTable(1 << 16);
+      if (markerStatus.state !== "missing") {
+        log.warn({ ...markerStatus }, "marker cache unusable: falling back to the LastModified grace");
+      }
+    }
+    report.markerCache = {
+      status: markerStatus.state,
+      ...("reason" in markerStatus ? { reason: markerStatus.reason } : {}),
+    };
+
+    const inUseHost = await readInUse(s3, options.store, signal);
+    if (inUseHost) {
+      report.inUse = { host: inUseHost, acknowledged: options.acknowledgeInUse };
+      if (!options.acknowledgeInUse) {
+        log.warn({ host: inUseHost }, "datastore is attached to a PBS host: reporting what would be deleted, deleting nothing");
+      }
+    }
+
+    const scan = await scanContent(s3, options.store, signal);
+    const writers = analyzeWriters(scan.snapshots.values(), phase1Start, options.maxBackupDurationSeconds);
+    report.runningBackups = writers.running.map((snapshot) => snapshot.snapshotPath);
+    report.abandonedBackups = writers.abandoned.map((snapshot) => snapshot.snapshotPath);
+    for (const abandoned of writers.abandoned) {
+      log.warn({ snapshot: abandoned.snapshotPath }, "abandoned backup (no manifest, older than the maximum backup duration)");
+    }
+    const cutoff: Cutoff = computeCutoff(phase1Start, options.graceSeconds, writers.oldestRunningStart);
+    report.cutoff = { minAtime: iso(cutoff.minAtime), oldestWriter: iso(cutoff.oldestWriter) };
+    log.info({ minAtime: report.cutoff.minAtime, oldestWriter: report.cutoff.oldestWriter }, "cutoff");
+
+    const markProgress = new Progress(log, "mark", { total: scan.indexes.length });
+    const marker: Marker = {
+      s3,
+      store: options.store,
+      table,
+      indexCache,
+      markTime: phase1Start,
+      concurrency: options.indexConcurrency,
+      counters,
+      stats: markStats,
+      log,
+      marked: new Map(),
+      ...(signal ? { signal } : {}),
+      onIndexDone: () => markProgress.advance(),
+    };
+    await markIndexes(marker, scan.indexes, scan.snapshots);
+    await markRunningBases(marker, scan, writers.running);
+    markProgress.finish();
+    report.phases.markMs = Date.now() - markStarted;
+
+    // Phase 2: sweep, deleting in rounds that each follow a recheck of the indexes.
+    const deletionsAllowed = !options.dryRun && !(inUseHost && !options.acknowledgeInUse);
+    const sweepStarted = Date.now();
+    const sweepProgress = new Progress(log, "sweep");
+    const sweeper: Sweeper = {
+      s3,
+      store: options.store,
+      table,
+      cutoff,
+      phase1Start,
+      counters,
+      stats,
+      deletionsAllowed,
+      listConcurrency: options.listConcurrency,
+      deleteConcurrency: options.deleteConcurrency,
+      deleteBatchSize: options.deleteBatchSize,
+      roundSize: options.roundSize,
+      log,
+      ...(signal ? { signal } : {}),
+      onListed: (count) => sweepProgress.advance(count),
+      recheck: async () => {
+        await deps.hooks?.beforeRecheck?.();
+        const again = await scanContent(s3, options.store, signal);
+        const writersNow = analyzeWriters(again.snapshots.values(), phase1Start, options.maxBackupDurationSeconds);
+        if (writersNow.oldestRunningStart !== undefined && writersNow.oldestRunningStart < cutoff.oldestWriter) {
+          // A running backup became visible that is older than the cutoff assumed: only ever move it earlier.
+          const earlier = computeCutoff(phase1Start, options.graceSeconds, writersNow.oldestRunningStart);
+          cutoff.minAtime = Math.min(cutoff.minAtime, earlier.minAtime);
+          cutoff.oldestWriter = Math.min(cutoff.oldestWriter, earlier.oldestWriter);
+          log.warn({ oldestWriter: iso(cutoff.oldestWriter) }, "recheck found an older running backup: cutoff moved earlier");
+        }
+        await markIndexes(marker, again.indexes, again.snapshots);
+        await markRunningBases(marker, again, writersNow.running);
+      },
+      assertLockHeld: () => lock!.assertHeld(),
+    };
+    await sweepChunks(sweeper);
+    sweepProgress.finish();
+    report.phases.sweepMs = Date.now() - sweepStarted;
+    report.phases.deleteMs = stats.deleteMs;
+    report.missingChunks = table.countUnseenSince(phase1Start);
+    if (report.missingChunks > 0) {
+      log.warn({ missingChunks: report.missingChunks }, "chunks referenced by indexes are missing from the bucket");
+    }
+
+    // Phase 3: the marker cache (a what-if dry run at another time must not leave its marks behind).
+    const cacheStarted = Date.now();
+    if (!(options.dryRun && options.now)) {
+      const written = await writeMarkerCache(options.cacheDir, identity, table, { minTime: cutoff.minAtime, now });
+      report.markerCache.entriesWritten = written.entries;
+    }
+    await indexCache.save({ nowMs: Date.now(), retainUnseenMs: options.indexRetentionSeconds * 1000 });
+    report.phases.cacheMs = Date.now() - cacheStarted;
+
+    if (stats.deleteFailures > 0) {
+      report.result = "failed";
+      report.message = `${stats.deleteFailures} chunk deletions failed (first: ${stats.deleteErrorSample[0]?.key} ${stats.deleteErrorSample[0]?.code})`;
+    } else if (inUseHost && !options.acknowledgeInUse) {
+      report.result = "aborted";
+      report.message =
+        `datastore is attached to PBS host ${inUseHost} (.in-use): nothing deleted; ${stats.notDeleted} chunks would be ` +
+        "removed. Acknowledge to delete, then let PBS rebuild its local chunk cache.";
+    } else {
+      report.result = "succeeded";
+      if (options.dryRun) report.message = `dry run: ${stats.notDeleted} chunks would be removed`;
+    }
+  } catch (error) {
+    if (error instanceof LockBusyError) {
+      report.result = "lock-busy";
+      report.message = error.message;
+    } else if (error instanceof SafetyAbortError) {
+      report.result = "aborted";
+      report.message = error.message;
+    } else {
+      report.result = "failed";
+      report.message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    }
+    log.error({ err: error }, `GC ${report.result}`);
+  } finally {
+    await lock?.release().catch((error: unknown) => log.warn({ err: error }, "releasing the datastore lock failed"));
+  }
+
+  report.summary = deriveSummary(counters);
+  report.finishedAt = new Date().toISOString();
+  report.requests = { ...s3.counter.counts };
+  report.bytesDownloaded = s3.counter.bytesDownloaded;
+  report.indexCache.hits = indexCache?.hits ?? 0;
+  report.indexCache.misses = indexCache?.misses ?? 0;
+  report.vanishedIndexes = markStats.vanishedIndexes;
+  report.unexpectedKeys = { count: stats.unexpectedKeys, sample: stats.unexpectedSample };
+  report.deleteFailures = { count: stats.deleteFailures, sample: stats.deleteErrorSample };
+  report.heldBack = {
+    recentUpload: stats.keptRecentUpload,
+    markerCache: stats.keptMarkerCache,
+    recheck: stats.recheckKept,
+    runningBackupBase: markStats.baseChunksFromCache,
+    ...(report.inUse && !report.inUse.acknowledged ? { inUse: stats.notDeleted } : {}),
+    ...(options.dryRun ? { dryRun: stats.notDeleted } : {}),
+  };
+  report.estimatedCostUsd = estimateCost(report.requests, options.prices);
+  return report;
+}
