@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { registerIndexInspectCommand } from "./commands/index-inspect.ts";
+import { registerGcCommand } from "./commands/gc.ts";
 import { registerSeedCommand } from "./commands/seed.ts";
 import { registerVersionCommand } from "./commands/version.ts";
 import { EXIT, exitCodeOf } from "./exit-codes.ts";
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerVersionCommand(program);
   registerSeedCommand(program);
+  registerGcCommand(program);
   registerIndexInspectCommand(program);
   return program;
 }
