@@ -1,12 +1,13 @@
 /**
  * Where the control-plane binaries are: $KUBEBUILDER_ASSETS (the envtest convention) first, then the cache that
- * test/cluster/build-binaries.sh fills (${CHUNKGC_CACHE:-~/.cache/chunkgc}/kube-<version>/bin), then PATH for helm.
+ * test/cluster/build-binaries.sh fills (${CHUNKGC_CACHE:-~/.cache/chunkgc}/kube-<version>/bin), then PATH for helm
+ * only (a kubectl on PATH may be far older than the apiserver; the pinned one is built).
  */
 import { accessSync, constants, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
 
-export type BinaryName = "etcd" | "kube-apiserver" | "kube-controller-manager" | "helm";
+export type BinaryName = "etcd" | "kube-apiserver" | "kube-controller-manager" | "kubectl" | "helm";
 
 export class MissingBinaryError extends Error {
   readonly binary: BinaryName;
@@ -64,5 +65,5 @@ export function findBinary(name: BinaryName, env: NodeJS.ProcessEnv = process.en
     const candidate = join(dir, name);
     if (executable(candidate)) return candidate;
   }
-  throw new MissingBinaryError(name, name === "helm" ? [...known, "PATH"] : known);
+  throw new MissingBinaryError(name, onPath.length > 0 ? [...known, "PATH"] : known);
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the binaries of the test control plane from the Go module proxy when they are missing, into
 # ${CHUNKGC_CACHE:-$HOME/.cache/chunkgc}/kube-<version>/bin (outside the work tree); warm runs do nothing.
-#   kube-apiserver, kube-controller-manager  k8s.io/kubernetes (staging modules pinned to the k8s.io/* v0.x release)
+#   kube-apiserver, kube-controller-manager, kubectl
+#                                            k8s.io/kubernetes (staging modules pinned to the k8s.io/* v0.x release)
 #   etcd                                     go.etcd.io/etcd/server/v3 through its etcdmain package
 #   helm                                     helm.sh/helm/v3/cmd/helm
 # A binary found in $KUBEBUILDER_ASSETS (the envtest convention) is used as it is and not built, so people with
@@ -16,11 +17,12 @@ root="$cache/kube-$KUBE_VERSION"
 bin="$root/bin"
 if [ "${1:-}" = "--print-dir" ]; then echo "$bin"; exit 0; fi
 
-have() { # name: true when the binary is usable from KUBEBUILDER_ASSETS or the cache
-  { [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/$1" ]; } || [ -x "$bin/$1" ]
+have() { # name: true when the binary is usable from KUBEBUILDER_ASSETS or the cache (helm: also from PATH)
+  { [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/$1" ]; } || [ -x "$bin/$1" ] ||
+    { [ "$1" = helm ] && command -v helm >/dev/null 2>&1; }
 }
 missing=()
-for name in etcd kube-apiserver kube-controller-manager helm; do have "$name" || missing+=("$name"); done
+for name in etcd kube-apiserver kube-controller-manager kubectl helm; do have "$name" || missing+=("$name"); done
 [ "${#missing[@]}" -eq 0 ] && exit 0
 
 if ! command -v go >/dev/null 2>&1; then
@@ -84,6 +86,7 @@ package tools
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 GO
   local ld="-s -w" pkg
@@ -91,9 +94,10 @@ GO
     ld+=" -X $pkg.gitVersion=v$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
     ld+=" -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
-  (cd "$dir" && go mod tidy && go build -trimpath -ldflags "$ld" -o "$dir/out/" \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager &&
-    mv "$dir/out/kube-apiserver" "$dir/out/kube-controller-manager" "$bin/")
+  local cmds=() name
+  for name in kube-apiserver kube-controller-manager kubectl; do have "$name" || cmds+=("$name"); done
+  (cd "$dir" && go mod tidy && go build -trimpath -ldflags "$ld" -o "$dir/out/" "${cmds[@]/#/k8s.io/kubernetes/cmd/}" &&
+    for name in "${cmds[@]}"; do mv "$dir/out/$name" "$bin/"; done)
 }
 
 build_helm() {
@@ -109,7 +113,7 @@ for name in "${missing[@]}"; do
   log "building $name"
   case "$name" in
   etcd) build_etcd || { echo "build-binaries: go.etcd.io/etcd/server/v3@v$ETCD_VERSION failed to build" >&2; exit 1; } ;;
-  kube-apiserver | kube-controller-manager)
+  kube-apiserver | kube-controller-manager | kubectl)
     build_kubernetes || { echo "build-binaries: k8s.io/kubernetes@v$KUBE_VERSION failed to build" >&2; exit 1; } ;;
   helm) build_helm || { echo "build-binaries: helm.sh/helm/v3@v$HELM_VERSION failed to build" >&2; exit 1; } ;;
   esac

@@ -154,7 +154,7 @@ describe("node agent with the real Job controller", () => {
           {
             name: "chunkgc",
             image: "registry.example/chunkgc:dev",
-            args: ["version", "--termination-message-path", "/dev/termination-log"],
+            args: ["version", "--termination-message-file", "/dev/termination-log"],
           },
         ],
       }),
@@ -189,7 +189,7 @@ describe("node agent with the real Job controller", () => {
               name: "chunkgc",
               image: "chunkgc",
               command: ["chunkgc", "version"],
-              args: ["--termination-message-path=$(CACHE_DIR)/version.json"],
+              args: ["--termination-message-file=$(CACHE_DIR)/version.json"],
               env: [
                 { name: "CACHE_DIR", value: "/var/cache/chunkgc" },
                 { name: "SECRET_KEY", valueFrom: { secretKeyRef: { name: "s3-credentials", key: "key" } } },

@@ -256,6 +256,9 @@ export class PodWorker {
       const env: Record<string, string> = { ...base, CHUNKGC_TERMINATION_MESSAGE_PATH: messagePath };
       for (const [name, value] of Object.entries(own)) env[name] = rewritePaths(value, mappings);
       env.CHUNKGC_PATH_MAP = pathMapJson(mappings);
+      // A container's /tmp is its mount when it has one; point Node's os.tmpdir() there too.
+      const tmp = mappings.find((m) => m.containerPath === "/tmp");
+      if (tmp && own.TMPDIR === undefined) env.TMPDIR = tmp.hostPath;
       const args = chunkgcArguments(container).map((arg) =>
         rewritePaths(
           expandReferences(arg, (name) => own[name] ?? base[name]),

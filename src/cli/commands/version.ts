@@ -1,5 +1,5 @@
 import { writeFileSync } from "node:fs";
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { packageVersion } from "../../util/package-info.ts";
 
 export function registerVersionCommand(program: Command): void {
@@ -7,13 +7,15 @@ export function registerVersionCommand(program: Command): void {
   program
     .command("version")
     .description("print the chunkgc version as JSON")
-    .option(
-      "--termination-message-path <path>",
-      "also write the JSON to this file (a Kubernetes container's terminationMessagePath)",
+    .addOption(
+      new Option(
+        "--termination-message-file <file>",
+        "also write the JSON here (a container's termination message)",
+      ).env("CHUNKGC_TERMINATION_MESSAGE_PATH"),
     )
-    .action((options: { terminationMessagePath?: string }) => {
+    .action((options: { terminationMessageFile?: string }) => {
       const json = JSON.stringify({ name: "chunkgc", version: packageVersion(), node: process.version });
       process.stdout.write(`${json}\n`);
-      if (options.terminationMessagePath) writeFileSync(options.terminationMessagePath, json);
+      if (options.terminationMessageFile) writeFileSync(options.terminationMessageFile, json);
     });
 }
