@@ -105,7 +105,7 @@ function rewrite(node: JsonSchema, path: string): JsonSchema {
   return out;
 }
 
-/** JSON paths of every property (and every object-typed array item) without a description. */
+/** JSON paths of every property (and every object-typed array item) without a description; root metadata excepted. */
 export function undescribedPaths(node: JsonSchema, path = "$"): string[] {
   const missing: string[] = [];
   const visit = (current: JsonSchema, at: string, needsDescription: boolean) => {
@@ -114,6 +114,7 @@ export function undescribedPaths(node: JsonSchema, path = "$"): string[] {
     }
     if (isObject(current.properties)) {
       for (const [name, child] of Object.entries(current.properties)) {
+        if (at === "$" && name === "metadata") continue; // Kubernetes forbids descriptions there
         if (isObject(child)) visit(child, `${at}.${name}`, true);
       }
     }
@@ -142,13 +143,8 @@ export function garbageCollectionOpenApiSchema(): JsonSchema {
         description: "Versioned schema of this representation of an object (chunkgc.io/v1alpha1).",
       },
       kind: { type: "string", description: "REST resource this object represents (GarbageCollection)." },
-      metadata: {
-        type: "object",
-        description: "Standard object metadata. The name is at most 63 characters (it is used in labels).",
-        properties: {
-          name: { type: "string", maxLength: 63, description: "Name of the GarbageCollection, at most 63 characters." },
-        },
-      },
+      // Kubernetes allows nothing on metadata but restrictions of name and generateName (not even descriptions).
+      metadata: { type: "object", properties: { name: { type: "string", maxLength: 63 } } },
       spec: jsonSchemaOf(GarbageCollectionSpecSchema),
       status: jsonSchemaOf(GarbageCollectionStatusSchema),
     },
@@ -167,7 +163,8 @@ export const PRINTER_COLUMNS = [
   { name: "Result", type: "string", jsonPath: ".status.lastRun.result", description: "Outcome of the latest run." },
   { name: "Removed", type: "string", jsonPath: ".status.lastRun.summary.removedSize", description: "Removed size." },
   { name: "Pending", type: "string", jsonPath: ".status.lastRun.summary.pendingSize", description: "Pending size." },
-  { name: "Next Run", type: "date", jsonPath: ".status.nextScheduleTime", description: "Next schedule slot." },
+  // A string, not a date: date columns print ages, and a future time's age prints as "<invalid>".
+  { name: "Next Run", type: "string", jsonPath: ".status.nextScheduleTime", description: "Next schedule slot." },
   { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp", description: "Age of the resource." },
   { name: "Store", type: "string", jsonPath: ".spec.datastore.s3.store", priority: 1, description: "Datastore." },
   { name: "Bucket", type: "string", jsonPath: ".spec.datastore.s3.bucket", priority: 1, description: "Bucket." },
