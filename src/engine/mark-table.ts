@@ -1,0 +1,419 @@
+/**
+ * MarkTable: chunk digest → "last marked" time (u32 epoch seconds), plus a "seen in the bucket" flag, for 10M+ chunks
+ * in a small, predictable amount of memory.
+ *
+ * Layout: open addressing with linear probing in ONE Int32Array of 4 words per slot (`key0, key1, key2, time`: 16
+ * bytes, a quarter of a cache line) plus one bit per slot for "seen" in a separate Uint8Array: 16.125 bytes per slot,
+ * no JS object or string per entry. The table doubles when an insert would push the load above 0.75, so a table holds
+ * between 21.5 and 43 bytes per entry (pre-size it with the expected count to stay near the low end).
+ *
+ * Key = the FIRST 12 BYTES of the 32-byte SHA-256 digest, read as three big-endian 32-bit words (so a slot's words,
+ * printed as hex, are the first 24 hex characters of the chunk key).
+ * - Why 12 bytes are enough: SHA-256 digests are uniformly distributed, so two distinct chunks share a 96-bit prefix
+ *   with probability about n²/2⁹⁷ (10⁷ chunks: ~6·10⁻¹⁶). And a collision can only err in the SAFE direction: an
+ *   unreferenced chunk would look marked (and be kept), a referenced one can never look unmarked.
+ * - The hash is the first word itself (digests are already uniform; no mixing needed). It is mapped onto the capacity
+ *   by a multiply (`word · capacity / 2³²`) rather than a mask, so the capacity need not be a power of two and the
+ *   slot order follows the digest order. A malicious client able to upload chunks whose digests share a 32-bit prefix
+ *   (~2³² hashes each) could only slow the table down, never change a decision.
+ * - The all-zero 12-byte key marks an empty slot, so that one key lives outside the slots (`#zero*` fields).
+ *
+ * Not thread-safe (nothing in Node is), and not to be modified while a `writeRecords` export is in progress.
+ */
+
+/** Bytes of the key taken from a digest. */
+export const MARK_KEY_SIZE = 12;
+/** One exported record: the 12 key bytes, then the time as u32 little-endian (see `writeRecords`). */
+export const MARK_RECORD_SIZE = 16;
+/** The table grows (doubles) when an insert would push size / capacity above this. */
+export const MAX_LOAD_FACTOR = 0.75;
+
+const WORDS_PER_SLOT = 4;
+/** Digests in a list (index digests) are 32 bytes apart. */
+const DIGEST_STRIDE = 32;
+/** Digests whose home slots markAll touches before probing them. */
+const PREFETCH_BATCH = 32;
+const MIN_CAPACITY = 16;
+/** 4 words per slot must stay addressable with 32-bit int arithmetic (slot << 2) and below V8's typed array limits. */
+const MAX_CAPACITY = 2 ** 28;
+const TWO_POW_32 = 4294967296;
+
+/** Value of a lowercase hex character code, -1 for anything else. */
+const HEX_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) HEX_VALUE["0123456789abcdef".charCodeAt(i)] = i;
+
+/** The big-endian 32-bit word (as int32) of 8 lowercase hex characters at `position`; throws on anything else. */
+function hexWord(hex: string, position: number): number {
+  let word = 0;
+  for (let j = position; j < position + 8; j++) {
+    const code = hex.charCodeAt(j);
+    const value = code < 128 ? HEX_VALUE[code]! : -1;
+    if (value < 0) throw new RangeError(`not a lowercase hex digest: ${JSON.stringify(hex)}`);
+    word = (word << 4) | value;
+  }
+  return word;
+}
+
+/** The big-endian 32-bit word (as int32) of 4 bytes at `offset` (bounds checked by the caller). */
+function byteWord(bytes: Uint8Array, offset: number): number {
+  return (bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!;
+}
+
+function checkTime(time: number): void {
+  if (time >>> 0 !== time) throw new RangeError(`mark time must be an integer in [0, 2^32): ${time}`);
+}
+
+function checkHexLength(hex: string): void {
+  if (hex.length !== 64) throw new RangeError(`not a 64-character digest: ${JSON.stringify(hex)}`);
+}
+
+/** Smallest capacity whose load stays ≤ MAX_LOAD_FACTOR with `entries` entries. */
+function capacityFor(entries: number): number {
+  let capacity = Math.max(MIN_CAPACITY, Math.ceil(entries / MAX_LOAD_FACTOR));
+  while (Math.floor(capacity * MAX_LOAD_FACTOR) < entries) capacity += 1;
+  if (capacity > MAX_CAPACITY) {
+    throw new RangeError(`MarkTable cannot hold ${entries} entries (at most ${Math.floor(MAX_CAPACITY * 0.75)})`);
+  }
+  return capacity;
+}
+
+export class MarkTable {
+  /** `key0, key1, key2, time` per slot; all-zero key words = empty slot. Keys as int32, time as uint32 bits. */
+  #slots: Int32Array;
+  /** One "seen" bit per slot. */
+  #seen: Uint8Array;
+  #capacity: number;
+  /** capacity / 2³²: slot of a key = floor(unsigned key0 · scale). */
+  #scale: number;
+  /** Entries in slots (the zero key is counted separately). */
+  #used = 0;
+  /** Largest #used allowed before the next insert grows the table. */
+  #growAt: number;
+  #zeroPresent = false;
+  #zeroTime = 0;
+  #zeroSeen = false;
+  /** Keeps the prefetching loads of markAll observable, so that the compiler cannot drop them. */
+  #sink = 0;
+  /** Reused key view handed to forEach callbacks. */
+  readonly #keyView = new Uint8Array(MARK_KEY_SIZE);
+
+  constructor(expectedEntries = 1024) {
+    if (!(expectedEntries >= 0) || !Number.isFinite(expectedEntries)) {
+      throw new RangeError(`expected entries must be a non-negative number: ${expectedEntries}`);
+    }
+    const capacity = capacityFor(expectedEntries);
+    this.#capacity = capacity;
+    this.#scale = capacity / TWO_POW_32;
+    this.#growAt = Math.floor(capacity * MAX_LOAD_FACTOR);
+    this.#slots = new Int32Array(capacity * WORDS_PER_SLOT);
+    this.#seen = new Uint8Array(Math.ceil(capacity / 8));
+  }
+
+  /** Number of distinct keys. */
+  get size(): number {
+    return this.#used + (this.#zeroPresent ? 1 : 0);
+  }
+
+  /** Number of slots. */
+  get capacity(): number {
+    return this.#capacity;
+  }
+
+  /** Bytes held by the table's arrays (the per-entry cost is this / size). */
+  approximateBytes(): number {
+    return this.#slots.byteLength + this.#seen.byteLength + 128;
+  }
+
+  // ---- byte API (digest bytes at an offset; only the first 12 bytes are read) ----
+
+  /** Records `time` for the digest at `offset` (keeps the later of the stored and the given time). True when new. */
+  mark(digest: Uint8Array, offset: number, time: number): boolean {
+    this.#checkBytes(digest, offset);
+    return this.#mark(byteWord(digest, offset), byteWord(digest, offset + 4), byteWord(digest, offset + 8), time);
+  }
+
+  /**
+   * Marks every 32-byte digest of `digests` (n × 32 bytes, as parsed from an index) with `time`; returns how many were
+   * new. Same result as calling `mark` for each, but several times faster on a large table: it first touches the home
+   * slots of a batch of digests (independent loads the CPU overlaps), then probes them while they are in cache.
+   */
+  markAll(digests: Uint8Array, time: number): number {
+    checkTime(time);
+    if (digests.length % DIGEST_STRIDE !== 0) {
+      throw new RangeError(`digest list of ${digests.length} bytes is not a multiple of ${DIGEST_STRIDE}`);
+    }
+    let added = 0;
+    const batchBytes = PREFETCH_BATCH * DIGEST_STRIDE;
+    for (let start = 0; start < digests.length; start += batchBytes) {
+      const end = Math.min(digests.length, start + batchBytes);
+      const slots = this.#slots;
+      const scale = this.#scale;
+      let touched = 0;
+      for (let at = start; at < end; at += DIGEST_STRIDE) {
+        touched ^= slots[(((byteWord(digests, at) >>> 0) * scale) >>> 0) << 2]!;
+      }
+      this.#sink ^= touched;
+      for (let at = start; at < end; at += DIGEST_STRIDE) {
+        if (this.#mark(byteWord(digests, at), byteWord(digests, at + 4), byteWord(digests, at + 8), time)) added += 1;
+      }
+    }
+    return added;
+  }
+
+  /** The stored time of the digest at `offset`, 0 when absent. */
+  timeOf(digest: Uint8Array, offset: number): number {
+    this.#checkBytes(digest, offset);
+    return this.#timeOf(byteWord(digest, offset), byteWord(digest, offset + 4), byteWord(digest, offset + 8));
+  }
+
+  /** Whether the digest at `offset` is in the table. */
+  has(digest: Uint8Array, offset: number): boolean {
+    this.#checkBytes(digest, offset);
+    return this.#has(byteWord(digest, offset), byteWord(digest, offset + 4), byteWord(digest, offset + 8));
+  }
+
+  /** Flags the digest as seen in the bucket. Absent digests are NOT inserted; returns whether it was present. */
+  setSeen(digest: Uint8Array, offset: number): boolean {
+    this.#checkBytes(digest, offset);
+    return this.#setSeen(byteWord(digest, offset), byteWord(digest, offset + 4), byteWord(digest, offset + 8));
+  }
+
+  // ---- hex API (a 64-character lowercase hex digest; parsed in place, no allocation) ----
+
+  markHex(hex: string, time: number): boolean {
+    checkHexLength(hex);
+    return this.#mark(hexWord(hex, 0), hexWord(hex, 8), hexWord(hex, 16), time);
+  }
+
+  timeOfHex(hex: string): number {
+    checkHexLength(hex);
+    return this.#timeOf(hexWord(hex, 0), hexWord(hex, 8), hexWord(hex, 16));
+  }
+
+  hasHex(hex: string): boolean {
+    checkHexLength(hex);
+    return this.#has(hexWord(hex, 0), hexWord(hex, 8), hexWord(hex, 16));
+  }
+
+  /** Like setSeen (returns whether present; absent digests are not inserted). */
+  setSeenHex(hex: string): boolean {
+    checkHexLength(hex);
+    return this.#setSeen(hexWord(hex, 0), hexWord(hex, 8), hexWord(hex, 16));
+  }
+
+  // ---- whole-table operations ----
+
+  /** Calls back for every entry. `key12` is ONE reused view: copy it to keep it. Do not modify the table meanwhile. */
+  forEach(callback: (key12: Uint8Array, time: number, seen: boolean) => void): void {
+    const key = this.#keyView;
+    const view = new DataView(key.buffer);
+    if (this.#zeroPresent) {
+      key.fill(0);
+      callback(key, this.#zeroTime, this.#zeroSeen);
+    }
+    const slots = this.#slots;
+    const seen = this.#seen;
+    for (let slot = 0; slot < this.#capacity; slot++) {
+      const base = slot << 2;
+      const k0 = slots[base]!;
+      const k1 = slots[base + 1]!;
+      const k2 = slots[base + 2]!;
+      if ((k0 | k1 | k2) === 0) continue;
+      view.setInt32(0, k0);
+      view.setInt32(4, k1);
+      view.setInt32(8, k2);
+      callback(key, slots[base + 3]! >>> 0, (seen[slot >> 3]! & (1 << (slot & 7))) !== 0);
+    }
+  }
+
+  /** Entries with time ≥ minTime that were never flagged seen: referenced chunks missing from the bucket. */
+  countUnseenSince(minTime: number): number {
+    let count = this.#zeroPresent && this.#zeroTime >= minTime && !this.#zeroSeen ? 1 : 0;
+    const slots = this.#slots;
+    const seen = this.#seen;
+    for (let slot = 0; slot < this.#capacity; slot++) {
+      const base = slot << 2;
+      if ((slots[base]! | slots[base + 1]! | slots[base + 2]!) === 0) continue;
+      if (slots[base + 3]! >>> 0 >= minTime && (seen[slot >> 3]! & (1 << (slot & 7))) === 0) count += 1;
+    }
+    return count;
+  }
+
+  /** Entries with time ≥ minTime (what `writeRecords` exports with the same minTime). */
+  countSince(minTime: number): number {
+    let count = this.#zeroPresent && this.#zeroTime >= minTime ? 1 : 0;
+    const slots = this.#slots;
+    for (let slot = 0; slot < this.#capacity; slot++) {
+      const base = slot << 2;
+      if ((slots[base]! | slots[base + 1]! | slots[base + 2]!) === 0) continue;
+      if (slots[base + 3]! >>> 0 >= minTime) count += 1;
+    }
+    return count;
+  }
+
+  /**
+   * Exports entries with time ≥ minTime as 16-byte records (12 key bytes, u32 little-endian time) into `out`, as many
+   * as fit, starting at position `from` (0 for the first call). Returns the records written and the position to pass
+   * next, -1 when the table is exhausted. Positions are only valid while the table is not modified.
+   */
+  writeRecords(minTime: number, out: Uint8Array, from: number): { records: number; next: number } {
+    const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+    const maxRecords = Math.floor(out.byteLength / MARK_RECORD_SIZE);
+    const slots = this.#slots;
+    const capacity = this.#capacity;
+    let records = 0;
+    let position = from;
+    for (; position < capacity && records < maxRecords; position++) {
+      const base = position << 2;
+      const k0 = slots[base]!;
+      const k1 = slots[base + 1]!;
+      const k2 = slots[base + 2]!;
+      if ((k0 | k1 | k2) === 0) continue;
+      const time = slots[base + 3]! >>> 0;
+      if (time < minTime) continue;
+      const at = records * MARK_RECORD_SIZE;
+      view.setInt32(at, k0);
+      view.setInt32(at + 4, k1);
+      view.setInt32(at + 8, k2);
+      view.setUint32(at + 12, time, true);
+      records += 1;
+    }
+    // The zero key is exported at the virtual position `capacity`.
+    if (position === capacity && records < maxRecords) {
+      if (this.#zeroPresent && this.#zeroTime >= minTime) {
+        const at = records * MARK_RECORD_SIZE;
+        out.fill(0, at, at + MARK_KEY_SIZE);
+        view.setUint32(at + 12, this.#zeroTime, true);
+        records += 1;
+      }
+      position += 1;
+    }
+    return { records, next: position > capacity ? -1 : position };
+  }
+
+  /** Makes room for `entries` entries in total without further growth. */
+  reserve(entries: number): void {
+    if (entries - (this.#zeroPresent ? 1 : 0) > this.#growAt) this.#rehash(capacityFor(entries));
+  }
+
+  /** Removes every entry (keeps the capacity). */
+  clear(): void {
+    this.#slots.fill(0);
+    this.#seen.fill(0);
+    this.#used = 0;
+    this.#zeroPresent = false;
+    this.#zeroTime = 0;
+    this.#zeroSeen = false;
+  }
+
+  // ---- internals ----
+
+  #checkBytes(digest: Uint8Array, offset: number): void {
+    if (!(offset >= 0 && offset + MARK_KEY_SIZE <= digest.length)) {
+      throw new RangeError(`digest at offset ${offset} is outside the ${digest.length}-byte buffer`);
+    }
+  }
+
+  /** The slot holding the key (≥ 0), or ~slot of the empty slot where it would go (< 0). Key must be non-zero. */
+  #find(k0: number, k1: number, k2: number): number {
+    const slots = this.#slots;
+    const capacity = this.#capacity;
+    let slot = ((k0 >>> 0) * this.#scale) >>> 0;
+    for (;;) {
+      const base = slot << 2;
+      const s0 = slots[base]!;
+      const s1 = slots[base + 1]!;
+      const s2 = slots[base + 2]!;
+      if (s0 === k0 && s1 === k1 && s2 === k2) return slot;
+      if ((s0 | s1 | s2) === 0) return ~slot;
+      slot += 1;
+      if (slot === capacity) slot = 0;
+    }
+  }
+
+  #mark(k0: number, k1: number, k2: number, time: number): boolean {
+    checkTime(time);
+    if ((k0 | k1 | k2) === 0) {
+      const added = !this.#zeroPresent;
+      if (added || time > this.#zeroTime) this.#zeroTime = time;
+      this.#zeroPresent = true;
+      return added;
+    }
+    let slot = this.#find(k0, k1, k2);
+    if (slot >= 0) {
+      const at = (slot << 2) + 3;
+      if (time > this.#slots[at]! >>> 0) this.#slots[at] = time;
+      return false;
+    }
+    if (this.#used >= this.#growAt) {
+      this.#rehash(this.#capacity * 2);
+      slot = this.#find(k0, k1, k2);
+    }
+    const base = ~slot << 2;
+    const slots = this.#slots;
+    slots[base] = k0;
+    slots[base + 1] = k1;
+    slots[base + 2] = k2;
+    slots[base + 3] = time;
+    this.#used += 1;
+    return true;
+  }
+
+  #timeOf(k0: number, k1: number, k2: number): number {
+    if ((k0 | k1 | k2) === 0) return this.#zeroPresent ? this.#zeroTime : 0;
+    const slot = this.#find(k0, k1, k2);
+    return slot >= 0 ? this.#slots[(slot << 2) + 3]! >>> 0 : 0;
+  }
+
+  #has(k0: number, k1: number, k2: number): boolean {
+    if ((k0 | k1 | k2) === 0) return this.#zeroPresent;
+    return this.#find(k0, k1, k2) >= 0;
+  }
+
+  #setSeen(k0: number, k1: number, k2: number): boolean {
+    if ((k0 | k1 | k2) === 0) {
+      if (this.#zeroPresent) this.#zeroSeen = true;
+      return this.#zeroPresent;
+    }
+    const slot = this.#find(k0, k1, k2);
+    if (slot < 0) return false;
+    this.#seen[slot >> 3]! |= 1 << (slot & 7);
+    return true;
+  }
+
+  /** Moves every entry (and its seen bit) into a new array of `capacity` slots. */
+  #rehash(capacity: number): void {
+    if (capacity > MAX_CAPACITY) {
+      throw new RangeError(`MarkTable cannot grow beyond ${MAX_CAPACITY} slots (${this.size} entries)`);
+    }
+    const oldSlots = this.#slots;
+    const oldSeen = this.#seen;
+    const oldCapacity = this.#capacity;
+    const slots = new Int32Array(capacity * WORDS_PER_SLOT);
+    const seen = new Uint8Array(Math.ceil(capacity / 8));
+    const scale = capacity / TWO_POW_32;
+    for (let old = 0; old < oldCapacity; old++) {
+      const from = old << 2;
+      const k0 = oldSlots[from]!;
+      const k1 = oldSlots[from + 1]!;
+      const k2 = oldSlots[from + 2]!;
+      if ((k0 | k1 | k2) === 0) continue;
+      let slot = ((k0 >>> 0) * scale) >>> 0;
+      while ((slots[slot << 2]! | slots[(slot << 2) + 1]! | slots[(slot << 2) + 2]!) !== 0) {
+        slot += 1;
+        if (slot === capacity) slot = 0;
+      }
+      const to = slot << 2;
+      slots[to] = k0;
+      slots[to + 1] = k1;
+      slots[to + 2] = k2;
+      slots[to + 3] = oldSlots[from + 3]!;
+      if ((oldSeen[old >> 3]! & (1 << (old & 7))) !== 0) seen[slot >> 3]! |= 1 << (slot & 7);
+    }
+    this.#slots = slots;
+    this.#seen = seen;
+    this.#capacity = capacity;
+    this.#scale = scale;
+    this.#growAt = Math.floor(capacity * MAX_LOAD_FACTOR);
+  }
+}

@@ -1,0 +1,343 @@
+/**
+ * The marker cache: for every chunk digest (its first 12 bytes) the last time a GC run marked it, kept in the cache
+ * directory (a PVC in Kubernetes) between runs. It plays the role of PBS's chunk atimes: a chunk referenced by a
+ * snapshot that was pruned since the last run stays "recently marked" until the cutoff has passed.
+ *
+ * File `markers.v1.bin`, all integers little-endian:
+ *
+ * | offset | size | field |
+ * |---|---|---|
+ * | 0 | 8 | magic `chunkgcM` |
+ * | 8 | 4 | version, 1 |
+ * | 12 | 4 | record size, 16 |
+ * | 16 | 8 | entry count n (u64) |
+ * | 24 | 8 | written at, ms since the epoch (u64) |
+ * | 32 | 4 | minTime: the oldest time an entry may have (entries older were dropped when writing) |
+ * | 36 | 4 | identity length L |
+ * | 40 | L | identity: JSON `{"endpoint","bucket","store"}`, zero-padded to a multiple of 8 → header size H |
+ * | H | 16·n | records: 12 key bytes, u32 time (epoch seconds) |
+ * | H+16·n | 32 | SHA-256 of every byte before it |
+ *
+ * Crash safety: a write goes to `markers.v1.bin.tmp-<pid>-<random>` in the same directory, is fsync'd, renamed over
+ * the old file and the directory is fsync'd. A kill -9 at any moment leaves the old complete file or the new complete
+ * file (plus maybe a temp file, which the loader ignores and the next write removes). Any damage is caught by the exact
+ * length and the checksum, and reported as "corrupt"; the engine then relies on LastModified grace, which is safe.
+ *
+ * Loading never trusts unverified bytes: it streams the file once to verify the checksum (and identity) WITHOUT
+ * touching the table, then streams the records into the table. So for every status but "loaded" the table is left
+ * exactly as it was (empty, if the caller passed a fresh one). The file is never held in memory as a whole.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { type FileHandle, mkdir, open, readdir, rename, unlink } from "node:fs/promises";
+import path from "node:path";
+import { MARK_RECORD_SIZE, type MarkTable } from "./mark-table.ts";
+
+/** Which datastore a cache belongs to: the same directory must never feed another datastore's GC. */
+export interface CacheIdentity {
+  endpoint: string;
+  bucket: string;
+  store: string;
+}
+
+export type MarkerCacheStatus =
+  | { state: "loaded"; entries: number; writtenAt: string; minTime: number }
+  | { state: "missing" }
+  | { state: "corrupt"; reason: string }
+  | { state: "foreign"; reason: string };
+
+export const MARKER_CACHE_FILE = "markers.v1.bin";
+const TEMP_PREFIX = `${MARKER_CACHE_FILE}.tmp-`;
+const MAGIC = Buffer.from("chunkgcM", "latin1");
+const VERSION = 1;
+const FIXED_HEADER_SIZE = 40;
+const CHECKSUM_SIZE = 32;
+const MAX_IDENTITY_LENGTH = 64 * 1024;
+/** Records per read/write: 1 MiB of I/O at a time. */
+const IO_RECORDS = 65536;
+/** More entries than this in a header can only be damage (the table holds at most ~2^28). */
+const MAX_ENTRIES = 2 ** 32;
+
+/** A marker cache that cannot be written, or that changed under the loader after it had been verified. */
+export class MarkerCacheError extends Error {
+  readonly path: string;
+  readonly reason: string;
+
+  constructor(file: string, reason: string, options?: { cause?: unknown }) {
+    super(`marker cache ${file}: ${reason}`, options);
+    this.name = "MarkerCacheError";
+    this.path = file;
+    this.reason = reason;
+  }
+}
+
+/** The identity as stored in cache files: canonical JSON, the endpoint without trailing slashes. */
+export function identityText(identity: CacheIdentity): string {
+  return JSON.stringify({
+    endpoint: identity.endpoint.replace(/\/+$/, ""),
+    bucket: identity.bucket,
+    store: identity.store,
+  });
+}
+
+/** SHA-256 (hex) of the identity text: a short name for the identity. */
+export function identityDigest(identity: CacheIdentity): string {
+  return createHash("sha256").update(identityText(identity)).digest("hex");
+}
+
+function pad8(length: number): number {
+  return (length + 7) & ~7;
+}
+
+function errorCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/** Reads exactly `length` bytes at `position` into `buffer`; false at a premature end of file. */
+async function readFully(handle: FileHandle, buffer: Buffer, length: number, position: number): Promise<boolean> {
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
+    if (bytesRead === 0) return false;
+    done += bytesRead;
+  }
+  return true;
+}
+
+async function writeFully(handle: FileHandle, buffer: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < buffer.length) {
+    const { bytesWritten } = await handle.write(buffer, done, buffer.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+/** Streams the records region; calls back with whole records only. */
+async function forEachRecordPiece(
+  handle: FileHandle,
+  start: number,
+  count: number,
+  onPiece: (piece: Buffer) => void,
+): Promise<boolean> {
+  const buffer = Buffer.allocUnsafe(IO_RECORDS * MARK_RECORD_SIZE);
+  for (let done = 0; done < count; ) {
+    const records = Math.min(IO_RECORDS, count - done);
+    const length = records * MARK_RECORD_SIZE;
+    if (!(await readFully(handle, buffer, length, start + done * MARK_RECORD_SIZE))) return false;
+    onPiece(buffer.subarray(0, length));
+    done += records;
+  }
+  return true;
+}
+
+interface ParsedHeader {
+  bytes: Buffer;
+  entries: number;
+  writtenAtMs: number;
+  minTime: number;
+  identity: string;
+}
+
+/** Reads and checks the header against the file size; a string is the reason it is corrupt. */
+async function readHeader(handle: FileHandle, fileSize: number): Promise<ParsedHeader | string> {
+  if (fileSize < FIXED_HEADER_SIZE + CHECKSUM_SIZE) return `truncated: ${fileSize} bytes`;
+  const fixed = Buffer.alloc(FIXED_HEADER_SIZE);
+  if (!(await readFully(handle, fixed, FIXED_HEADER_SIZE, 0))) return "truncated header";
+  if (!fixed.subarray(0, 8).equals(MAGIC)) return `bad magic ${fixed.subarray(0, 8).toString("hex")}`;
+  const version = fixed.readUInt32LE(8);
+  if (version !== VERSION) return `unsupported version ${version} (expected ${VERSION})`;
+  const recordSize = fixed.readUInt32LE(12);
+  if (recordSize !== MARK_RECORD_SIZE) return `record size ${recordSize} (expected ${MARK_RECORD_SIZE})`;
+  const entries = fixed.readBigUInt64LE(16);
+  if (entries > BigInt(MAX_ENTRIES)) return `implausible entry count ${entries}`;
+  const identityLength = fixed.readUInt32LE(36);
+  if (identityLength > MAX_IDENTITY_LENGTH) return `implausible identity length ${identityLength}`;
+  const headerSize = FIXED_HEADER_SIZE + pad8(identityLength);
+  const expected = headerSize + Number(entries) * MARK_RECORD_SIZE + CHECKSUM_SIZE;
+  if (fileSize !== expected) {
+    return `${fileSize < expected ? "truncated" : "wrong length"}: ${fileSize} bytes, the header announces ${expected} (${entries} entries)`;
+  }
+  const bytes = Buffer.alloc(headerSize);
+  fixed.copy(bytes);
+  if (
+    !(await readFully(handle, bytes.subarray(FIXED_HEADER_SIZE), headerSize - FIXED_HEADER_SIZE, FIXED_HEADER_SIZE))
+  ) {
+    return "truncated header";
+  }
+  return {
+    bytes,
+    entries: Number(entries),
+    writtenAtMs: Number(fixed.readBigUInt64LE(24)),
+    minTime: fixed.readUInt32LE(32),
+    identity: bytes.toString("utf8", FIXED_HEADER_SIZE, FIXED_HEADER_SIZE + identityLength),
+  };
+}
+
+/**
+ * Loads the marker cache of `dir` into `table` (each record through `table.mark`, so existing entries keep the later
+ * time). Only a "loaded" status modifies the table. Throws MarkerCacheError only if the file, after passing
+ * verification, reads differently the second time (another writer, failing storage): the table then holds
+ * unverified entries, and the run must not go on with it.
+ */
+export async function loadMarkerCache(
+  dir: string,
+  identity: CacheIdentity,
+  table: MarkTable,
+): Promise<MarkerCacheStatus> {
+  const file = path.join(dir, MARKER_CACHE_FILE);
+  let handle: FileHandle;
+  try {
+    handle = await open(file, "r");
+  } catch (error) {
+    if (errorCode(error) === "ENOENT") return { state: "missing" };
+    return { state: "corrupt", reason: `unreadable: ${(error as Error).message}` };
+  }
+  try {
+    const header = await readHeader(handle, (await handle.stat()).size);
+    if (typeof header === "string") return { state: "corrupt", reason: header };
+    const recordsStart = header.bytes.length;
+    const checksum = Buffer.alloc(CHECKSUM_SIZE);
+    if (!(await readFully(handle, checksum, CHECKSUM_SIZE, recordsStart + header.entries * MARK_RECORD_SIZE))) {
+      return { state: "corrupt", reason: "truncated checksum" };
+    }
+
+    // Pass 1: verify everything before trusting anything.
+    const verify = createHash("sha256").update(header.bytes);
+    if (!(await forEachRecordPiece(handle, recordsStart, header.entries, (piece) => verify.update(piece)))) {
+      return { state: "corrupt", reason: "truncated records" };
+    }
+    if (!verify.digest().equals(checksum)) return { state: "corrupt", reason: "checksum mismatch" };
+    const expectedIdentity = identityText(identity);
+    if (header.identity !== expectedIdentity) {
+      return {
+        state: "foreign",
+        reason: `the cache belongs to ${header.identity}, this run is for ${expectedIdentity}`,
+      };
+    }
+
+    // Pass 2: mark, hashing again what was actually used.
+    table.reserve(table.size + header.entries);
+    const again = createHash("sha256").update(header.bytes);
+    const complete = await forEachRecordPiece(handle, recordsStart, header.entries, (piece) => {
+      again.update(piece);
+      for (let at = 0; at < piece.length; at += MARK_RECORD_SIZE) {
+        table.mark(piece, at, piece.readUInt32LE(at + 12));
+      }
+    });
+    if (!complete || !again.digest().equals(checksum)) {
+      throw new MarkerCacheError(file, "changed while being loaded after it had been verified; do not use the table");
+    }
+    return {
+      state: "loaded",
+      entries: header.entries,
+      writtenAt: new Date(header.writtenAtMs).toISOString(),
+      minTime: header.minTime,
+    };
+  } catch (error) {
+    if (error instanceof MarkerCacheError) throw error;
+    return { state: "corrupt", reason: `unreadable: ${(error as Error).message}` };
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+}
+
+/** Removes temp files that a killed writer left behind. */
+async function removeStaleTemps(dir: string): Promise<void> {
+  for (const name of await readdir(dir)) {
+    if (!name.startsWith(TEMP_PREFIX)) continue;
+    await unlink(path.join(dir, name)).catch((error: unknown) => {
+      if (errorCode(error) !== "ENOENT") throw error;
+    });
+  }
+}
+
+/** fsync of a directory, so that a rename in it is durable. */
+export async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function buildHeader(identity: CacheIdentity, entries: number, now: Date, minTime: number): Buffer {
+  const identityBytes = Buffer.from(identityText(identity), "utf8");
+  if (identityBytes.length > MAX_IDENTITY_LENGTH) {
+    throw new RangeError(`cache identity is ${identityBytes.length} bytes (at most ${MAX_IDENTITY_LENGTH})`);
+  }
+  const header = Buffer.alloc(FIXED_HEADER_SIZE + pad8(identityBytes.length));
+  MAGIC.copy(header, 0);
+  header.writeUInt32LE(VERSION, 8);
+  header.writeUInt32LE(MARK_RECORD_SIZE, 12);
+  header.writeBigUInt64LE(BigInt(entries), 16);
+  header.writeBigUInt64LE(BigInt(Math.max(0, now.getTime())), 24);
+  header.writeUInt32LE(minTime >>> 0, 32);
+  header.writeUInt32LE(identityBytes.length, 36);
+  identityBytes.copy(header, FIXED_HEADER_SIZE);
+  return header;
+}
+
+/**
+ * Writes every entry of `table` with time ≥ minTime as the new marker cache of `dir`, atomically (temp file, fsync,
+ * rename, directory fsync). The table must not be modified until the returned promise settles (checked: a change
+ * of size or capacity meanwhile fails the write and keeps the old file).
+ */
+export async function writeMarkerCache(
+  dir: string,
+  identity: CacheIdentity,
+  table: MarkTable,
+  options: { minTime: number; now: Date },
+): Promise<{ entries: number; bytes: number }> {
+  const minTime = Math.max(0, Math.ceil(options.minTime));
+  if (minTime > 0xffffffff) throw new RangeError(`minTime out of range: ${options.minTime}`);
+  const file = path.join(dir, MARKER_CACHE_FILE);
+  const temp = path.join(dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString("hex")}`);
+  try {
+    await mkdir(dir, { recursive: true });
+    await removeStaleTemps(dir);
+  } catch (error) {
+    throw new MarkerCacheError(file, `cannot prepare the directory: ${(error as Error).message}`, { cause: error });
+  }
+  const entries = table.countSince(minTime);
+  const { size, capacity } = table;
+  const header = buildHeader(identity, entries, options.now, minTime);
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(temp, "wx", 0o644);
+    const hash = createHash("sha256").update(header);
+    await writeFully(handle, header, 0);
+    let position = header.length;
+    let written = 0;
+    const buffer = Buffer.allocUnsafe(IO_RECORDS * MARK_RECORD_SIZE);
+    for (let from = 0; from !== -1; ) {
+      const piece = table.writeRecords(minTime, buffer, from);
+      if (piece.records > 0) {
+        const bytes = buffer.subarray(0, piece.records * MARK_RECORD_SIZE);
+        hash.update(bytes);
+        await writeFully(handle, bytes, position);
+        position += bytes.length;
+        written += piece.records;
+      }
+      if (table.size !== size || table.capacity !== capacity) {
+        throw new MarkerCacheError(file, "the mark table changed while the cache was written");
+      }
+      from = piece.next;
+    }
+    if (written !== entries) {
+      throw new MarkerCacheError(file, `wrote ${written} entries, expected ${entries}`);
+    }
+    await writeFully(handle, hash.digest(), position);
+    position += CHECKSUM_SIZE;
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await rename(temp, file);
+    await syncDirectory(dir);
+    return { entries, bytes: position };
+  } catch (error) {
+    await handle?.close().catch(() => undefined);
+    await unlink(temp).catch(() => undefined);
+    if (error instanceof MarkerCacheError) throw error;
+    throw new MarkerCacheError(file, `cannot write: ${(error as Error).message}`, { cause: error });
+  }
+}

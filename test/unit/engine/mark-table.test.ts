@@ -1,0 +1,314 @@
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { describe, it } from "node:test";
+import { MARK_RECORD_SIZE, MAX_LOAD_FACTOR, MarkTable } from "../../../src/engine/mark-table.ts";
+
+function digest(text: string): Uint8Array {
+  return new Uint8Array(createHash("sha256").update(text).digest());
+}
+
+function hex(bytes: Uint8Array, offset = 0): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset + offset, 32).toString("hex");
+}
+
+/** A digest whose first 12 bytes are given words (big-endian), the rest random. */
+function digestWithWords(k0: number, k1: number, k2: number): Uint8Array {
+  const bytes = new Uint8Array(randomBytes(32));
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, k0);
+  view.setUint32(4, k1);
+  view.setUint32(8, k2);
+  return bytes;
+}
+
+describe("MarkTable", () => {
+  it("stores the later time, reports new keys, and returns 0 for absent keys", () => {
+    const table = new MarkTable();
+    const a = digest("a");
+    assert.equal(table.timeOf(a, 0), 0);
+    assert.equal(table.has(a, 0), false);
+    assert.equal(table.mark(a, 0, 1000), true);
+    assert.equal(table.mark(a, 0, 900), false);
+    assert.equal(table.timeOf(a, 0), 1000);
+    assert.equal(table.mark(a, 0, 2000), false);
+    assert.equal(table.timeOf(a, 0), 2000);
+    assert.equal(table.size, 1);
+    assert.equal(table.timeOf(digest("b"), 0), 0);
+  });
+
+  it("handles times up to 2^32 - 1 as unsigned and rejects others", () => {
+    const table = new MarkTable();
+    const a = digest("a");
+    table.mark(a, 0, 2 ** 31 + 5);
+    assert.equal(table.timeOf(a, 0), 2 ** 31 + 5);
+    table.mark(a, 0, 2 ** 31 - 1);
+    assert.equal(table.timeOf(a, 0), 2 ** 31 + 5, "unsigned comparison keeps the later time");
+    table.mark(a, 0, 2 ** 32 - 1);
+    assert.equal(table.timeOf(a, 0), 2 ** 32 - 1);
+    for (const bad of [-1, 2 ** 32, 1.5, Number.NaN]) assert.throws(() => table.mark(a, 0, bad), RangeError);
+  });
+
+  it("only the first 12 bytes are the key", () => {
+    const table = new MarkTable();
+    const a = digest("a");
+    const b = new Uint8Array(a);
+    b[12] = (b[12]! + 1) & 0xff;
+    b[31] = (b[31]! + 1) & 0xff;
+    table.mark(a, 0, 10);
+    assert.equal(table.mark(b, 0, 20), false);
+    assert.equal(table.timeOf(a, 0), 20);
+    const c = new Uint8Array(a);
+    c[11] = (c[11]! + 1) & 0xff;
+    assert.equal(table.timeOf(c, 0), 0);
+  });
+
+  it("reads digests at offsets and rejects out-of-range offsets", () => {
+    const table = new MarkTable();
+    const buffer = new Uint8Array(5 + 64);
+    buffer.set(digest("x"), 5);
+    buffer.set(digest("y"), 37);
+    table.mark(buffer, 5, 1);
+    table.mark(buffer, 37, 2);
+    assert.equal(table.timeOf(digest("x"), 0), 1);
+    assert.equal(table.timeOf(digest("y"), 0), 2);
+    assert.throws(() => table.mark(buffer, 58, 1), RangeError);
+    assert.throws(() => table.timeOf(buffer, -1), RangeError);
+  });
+
+  it("keeps the all-zero key outside the slots", () => {
+    const table = new MarkTable();
+    const zero = new Uint8Array(32);
+    assert.equal(table.timeOf(zero, 0), 0);
+    assert.equal(table.has(zero, 0), false);
+    assert.equal(table.setSeen(zero, 0), false);
+    assert.equal(table.mark(zero, 0, 5), true);
+    assert.equal(table.mark(zero, 0, 3), false);
+    assert.equal(table.timeOf(zero, 0), 5);
+    assert.equal(table.size, 1);
+    // Keys with zero words that are not all zero are ordinary keys.
+    for (const [k0, k1, k2] of [
+      [0, 0, 1],
+      [0, 1, 0],
+      [1, 0, 0],
+      [0, 0, 0xffffffff],
+    ] as const) {
+      const d = digestWithWords(k0, k1, k2);
+      assert.equal(table.mark(d, 0, 7), true);
+      assert.equal(table.timeOf(d, 0), 7);
+    }
+    assert.equal(table.size, 5);
+    assert.equal(table.timeOf(zero, 0), 5);
+    assert.equal(table.timeOfHex("0".repeat(64)), 5);
+    assert.equal(table.countUnseenSince(0), 5);
+    assert.equal(table.setSeenHex("0".repeat(64)), true);
+    assert.equal(table.countUnseenSince(0), 4);
+    const seen: Array<[string, number, boolean]> = [];
+    table.forEach((key, time, s) => {
+      seen.push([Buffer.from(key).toString("hex"), time, s]);
+    });
+    assert.deepEqual(
+      seen.find(([k]) => k === "0".repeat(24)),
+      ["0".repeat(24), 5, true],
+    );
+    assert.equal(seen.length, 5);
+  });
+
+  it("finds keys whose first word is zero past an empty slot at their home position", () => {
+    // k0 = 0 → home slot 0; a colliding key with the same k0 must probe, and must not skip over empty slots.
+    const table = new MarkTable(4);
+    const a = digestWithWords(0, 0, 1);
+    const b = digestWithWords(0, 0, 2);
+    table.mark(a, 0, 1);
+    table.mark(b, 0, 2);
+    assert.equal(table.timeOf(a, 0), 1);
+    assert.equal(table.timeOf(b, 0), 2);
+    assert.equal(table.timeOf(digestWithWords(0, 0, 3), 0), 0);
+  });
+
+  it("wraps around at the end of the slots (first word 0xffffffff)", () => {
+    const table = new MarkTable(4);
+    const keys = [1, 2, 3, 4, 5].map((k2) => digestWithWords(0xffffffff, 0, k2));
+    for (const [i, key] of keys.entries()) table.mark(key, 0, i + 1);
+    for (const [i, key] of keys.entries()) assert.equal(table.timeOf(key, 0), i + 1);
+  });
+
+  it("grows by doubling above load 0.75 and keeps every entry, time and seen flag", () => {
+    const table = new MarkTable(12);
+    const initial = table.capacity;
+    assert.equal(initial, 16);
+    const digests: Uint8Array[] = [];
+    for (let i = 0; i < 12; i++) digests.push(digest(`d${i}`));
+    for (const [i, d] of digests.entries()) table.mark(d, 0, 100 + i);
+    assert.equal(table.capacity, initial, "12 entries fit 16 slots at load 0.75");
+    table.setSeen(digests[3]!, 0);
+    const extra = digest("extra");
+    table.mark(extra, 0, 1);
+    assert.equal(table.capacity, initial * 2);
+    assert.ok(table.size / table.capacity <= MAX_LOAD_FACTOR);
+    for (const [i, d] of digests.entries()) assert.equal(table.timeOf(d, 0), 100 + i);
+    assert.equal(table.timeOf(extra, 0), 1);
+    assert.equal(table.countUnseenSince(0), 12, "the seen flag moved with its entry");
+    let seenCount = 0;
+    table.forEach((key, _time, seen) => {
+      if (seen) {
+        seenCount += 1;
+        assert.deepEqual(Buffer.from(key), Buffer.from(digests[3]!.subarray(0, 12)));
+      }
+    });
+    assert.equal(seenCount, 1);
+
+    const grown = new MarkTable();
+    for (let i = 0; i < 10_000; i++) grown.mark(digest(`g${i}`), 0, i);
+    assert.equal(grown.size, 10_000);
+    assert.ok(grown.size / grown.capacity <= MAX_LOAD_FACTOR);
+    assert.ok(grown.size / grown.capacity > MAX_LOAD_FACTOR / 2);
+    for (let i = 0; i < 10_000; i += 97) assert.equal(grown.timeOf(digest(`g${i}`), 0), i);
+  });
+
+  it("pre-sizes for the expected count, and reserve makes room without growth afterwards", () => {
+    const table = new MarkTable(100_000);
+    const capacity = table.capacity;
+    assert.ok(capacity * MAX_LOAD_FACTOR >= 100_000);
+    const bytes = randomBytes(100_000 * 32);
+    for (let i = 0; i < 100_000; i++) table.mark(bytes, i * 32, 1);
+    assert.equal(table.capacity, capacity);
+    table.reserve(300_000);
+    const reserved = table.capacity;
+    assert.ok(reserved * MAX_LOAD_FACTOR >= 300_000);
+    for (let i = 0; i < 100_000; i += 1000) assert.equal(table.timeOf(bytes, i * 32), 1);
+    const more = randomBytes(200_000 * 32);
+    for (let i = 0; i < 200_000; i++) table.mark(more, i * 32, 2);
+    assert.equal(table.capacity, reserved);
+    assert.equal(table.size, 300_000);
+  });
+
+  it("the hex API equals the byte API", () => {
+    const table = new MarkTable();
+    const digests = Array.from({ length: 2000 }, (_, i) => digest(`h${i}`));
+    for (const [i, d] of digests.entries()) {
+      if (i % 2 === 0) assert.equal(table.mark(d, 0, i + 1), true);
+      else assert.equal(table.markHex(hex(d), i + 1), true);
+    }
+    for (const [i, d] of digests.entries()) {
+      assert.equal(table.timeOfHex(hex(d)), i + 1);
+      assert.equal(table.timeOf(d, 0), i + 1);
+      assert.equal(table.hasHex(hex(d)), true);
+      assert.equal(table.markHex(hex(d), 0), false);
+    }
+    for (const [i, d] of digests.entries()) {
+      if (i % 3 === 0) assert.equal(table.setSeenHex(hex(d)), true);
+      if (i % 3 === 1) assert.equal(table.setSeen(d, 0), true);
+    }
+    const unseen = digests.filter((_, i) => i % 3 === 2).length;
+    assert.equal(table.countUnseenSince(0), unseen);
+    assert.equal(table.setSeenHex(hex(digest("absent"))), false);
+    assert.equal(table.size, 2000, "setSeen does not insert");
+  });
+
+  it("rejects hex that is not a 64-character lowercase digest", () => {
+    const table = new MarkTable();
+    const good = hex(digest("a"));
+    for (const bad of [
+      good.slice(1),
+      `${good}0`,
+      good.toUpperCase(),
+      `g${good.slice(1)}`,
+      `${good.slice(0, 23)}-${good.slice(24)}`,
+    ]) {
+      assert.throws(() => table.markHex(bad, 1), RangeError, bad);
+      assert.throws(() => table.timeOfHex(bad), RangeError, bad);
+    }
+    // Characters after the 24th are not part of the key, so they are not parsed.
+    assert.equal(table.markHex(`${good.slice(0, 24)}${"z".repeat(40)}`, 1), true);
+    assert.equal(table.timeOf(digest("a"), 0), 1);
+  });
+
+  it("counts unseen entries since a time", () => {
+    const table = new MarkTable();
+    const digests = Array.from({ length: 10 }, (_, i) => digest(`u${i}`));
+    for (const [i, d] of digests.entries()) table.mark(d, 0, i < 5 ? 100 : 200);
+    table.setSeen(digests[0]!, 0);
+    table.setSeen(digests[6]!, 0);
+    assert.equal(table.countUnseenSince(0), 8);
+    assert.equal(table.countUnseenSince(200), 4);
+    assert.equal(table.countUnseenSince(201), 0);
+    assert.equal(table.countSince(200), 5);
+    assert.equal(table.countSince(0), 10);
+  });
+
+  it("exports records in pieces, including the zero key, filtered by time", () => {
+    const table = new MarkTable();
+    const digests = Array.from({ length: 1000 }, (_, i) => digest(`e${i}`));
+    for (const [i, d] of digests.entries()) table.mark(d, 0, i);
+    table.mark(new Uint8Array(32), 0, 999);
+    const expected = new Map<string, number>();
+    for (const [i, d] of digests.entries())
+      if (i >= 500) expected.set(Buffer.from(d.subarray(0, 12)).toString("hex"), i);
+    expected.set("0".repeat(24), 999);
+    const out = new Uint8Array(7 * MARK_RECORD_SIZE + 3);
+    const got = new Map<string, number>();
+    let from = 0;
+    let calls = 0;
+    while (from !== -1) {
+      const { records, next } = table.writeRecords(500, out, from);
+      assert.ok(records <= 7);
+      for (let r = 0; r < records; r++) {
+        const at = r * MARK_RECORD_SIZE;
+        const key = Buffer.from(out.subarray(at, at + 12)).toString("hex");
+        assert.equal(got.has(key), false);
+        got.set(key, new DataView(out.buffer).getUint32(at + 12, true));
+      }
+      from = next;
+      calls += 1;
+      assert.ok(calls < 10_000);
+    }
+    assert.deepEqual(got, expected);
+    assert.equal(table.countSince(500), expected.size);
+  });
+
+  it("clear empties the table", () => {
+    const table = new MarkTable();
+    table.mark(digest("a"), 0, 1);
+    table.mark(new Uint8Array(32), 0, 1);
+    table.clear();
+    assert.equal(table.size, 0);
+    assert.equal(table.timeOf(digest("a"), 0), 0);
+    assert.equal(table.has(new Uint8Array(32), 0), false);
+  });
+
+  it("round-trips 1M random digests and reports its memory per entry", () => {
+    const count = 1_000_000;
+    const bytes = randomBytes(count * 32);
+    const table = new MarkTable();
+    const base = 1_700_000_000;
+    let added = 0;
+    for (let i = 0; i < count; i++) if (table.mark(bytes, i * 32, base + (i % 1000))) added += 1;
+    assert.equal(added, count);
+    assert.equal(table.size, count);
+    for (let i = 0; i < count; i++) {
+      if (table.timeOf(bytes, i * 32) !== base + (i % 1000)) assert.fail(`digest ${i} lost its time`);
+    }
+    const absent = randomBytes(10_000 * 32);
+    let found = 0;
+    for (let i = 0; i < 10_000; i++) if (table.has(absent, i * 32)) found += 1;
+    assert.equal(found, 0);
+    for (let i = 0; i < count; i += 2) table.setSeen(bytes, i * 32);
+    assert.equal(table.countUnseenSince(0), count / 2);
+    let visited = 0;
+    table.forEach(() => {
+      visited += 1;
+    });
+    assert.equal(visited, count);
+    const perEntry = table.approximateBytes() / table.size;
+    const perSlot = table.approximateBytes() / table.capacity;
+    console.log(
+      `MarkTable 1M: capacity ${table.capacity}, load ${(table.size / table.capacity).toFixed(3)}, ` +
+        `${perSlot.toFixed(2)} bytes/slot, ${perEntry.toFixed(2)} bytes/entry`,
+    );
+    assert.ok(perSlot <= 20, `${perSlot} bytes per slot`);
+    assert.ok(perEntry <= 20 / (MAX_LOAD_FACTOR / 2), `${perEntry} bytes per entry`);
+    const sized = new MarkTable(count);
+    for (let i = 0; i < count; i++) sized.mark(bytes, i * 32, 1);
+    assert.ok(sized.approximateBytes() / sized.size <= 22, "pre-sized: about 16.125 / 0.75 bytes per entry");
+  });
+});
