@@ -182,23 +182,43 @@ export const MarkerCacheSchema = z
       "mounted at /var/cache/chunkgc in the run pod. Either an existing claim or a template the operator creates.",
   );
 
+const price = z
+  .string()
+  .regex(/^[0-9]+(\.[0-9]+)?$/)
+  .optional();
+
+export const RequestPricesSchema = z
+  .object({
+    list: price.describe('US dollars per 1000 ListObjectsV2 requests, such as "0.005".'),
+    get: price.describe("US dollars per 1000 GetObject requests."),
+    head: price.describe("US dollars per 1000 HeadObject requests."),
+    put: price.describe("US dollars per 1000 PutObject requests."),
+    delete: price.describe("US dollars per 1000 DeleteObjects requests."),
+  })
+  .describe(
+    "Request prices for the cost estimate in the status (decimal strings); kinds left out keep the engine's " +
+      "defaults, AWS S3 Standard list prices.",
+  );
+
 export const EngineTuningSchema = z
   .object({
     listConcurrency: z
       .int()
       .min(1)
-      .max(64)
-      .default(8)
-      .describe("How many S3 listings (and index downloads) run at once."),
-    deleteConcurrency: z.int().min(1).max(32).default(4).describe("How many DeleteObjects requests run at once."),
+      .max(256)
+      .default(16)
+      .describe("Parallel listing streams over the store's .chunks/ prefix."),
+    indexConcurrency: z.int().min(1).max(128).default(8).describe("Index files read in parallel."),
+    deleteConcurrency: z.int().min(1).max(64).default(4).describe("DeleteObjects requests in flight."),
     deleteBatchSize: z
       .int()
       .min(1)
       .max(1000)
       .default(1000)
       .describe("Keys per DeleteObjects request (S3 allows at most 1000)."),
+    requestPrices: RequestPricesSchema.optional(),
   })
-  .describe("Engine tuning: request concurrency and delete batch size.");
+  .describe("Engine tuning: request concurrency, delete batch size and request prices.");
 
 export const TolerationSchema = z
   .object({
@@ -359,6 +379,7 @@ export type S3Datastore = z.infer<typeof S3DatastoreSchema>;
 export type MarkerCache = z.infer<typeof MarkerCacheSchema>;
 export type VolumeClaimTemplate = z.infer<typeof VolumeClaimTemplateSchema>;
 export type EngineTuning = z.infer<typeof EngineTuningSchema>;
+export type RequestPrices = z.infer<typeof RequestPricesSchema>;
 export type RunPod = z.infer<typeof RunPodSchema>;
 export type JobSettings = z.infer<typeof JobSettingsSchema>;
 export type Toleration = z.infer<typeof TolerationSchema>;

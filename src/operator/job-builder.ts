@@ -143,8 +143,11 @@ function rfc3339(date: Date): string {
   return date.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
-/** The `chunkgc gc` arguments for a spec: the engine's CLI contract (credentials come from the environment). */
-export function engineArgs(resource: RunResource, jobName: string): string[] {
+/**
+ * The `chunkgc gc` arguments for a spec (src/cli/commands/gc.ts; credentials come from the environment). The engine's
+ * lock names its holder by host name, which in the pod is the pod's name and so carries the Job's name.
+ */
+export function engineArgs(resource: RunResource): string[] {
   const { spec } = resource;
   const s3 = spec.datastore.s3;
   const args = [
@@ -157,15 +160,17 @@ export function engineArgs(resource: RunResource, jobName: string): string[] {
   if (s3.pathStyle) args.push("--path-style");
   if (s3.caBundleSecretRef) args.push(`--ca-bundle=${CA_BUNDLE_MOUNT_PATH}/${s3.caBundleSecretRef.key}`);
   args.push(
-    `--grace-period=${spec.gracePeriod}`,
+    `--cache-dir=${CACHE_MOUNT_PATH}`,
+    `--grace=${spec.gracePeriod}`,
     `--max-backup-duration=${spec.maxBackupDuration}`,
     `--list-concurrency=${spec.engine.listConcurrency}`,
+    `--index-concurrency=${spec.engine.indexConcurrency}`,
     `--delete-concurrency=${spec.engine.deleteConcurrency}`,
     `--delete-batch-size=${spec.engine.deleteBatchSize}`,
-    `--cache-dir=${CACHE_MOUNT_PATH}`,
     `--termination-message-file=${TERMINATION_MESSAGE_PATH}`,
-    `--lock-holder=${resource.metadata.namespace}/${resource.metadata.name}/${jobName}`,
   );
+  const prices = Object.entries(spec.engine.requestPrices ?? {}).filter(([, value]) => value !== undefined);
+  if (prices.length > 0) args.push(`--prices=${prices.map(([kind, value]) => `${kind}=${value}`).join(",")}`);
   if (spec.dryRun) args.push("--dry-run");
   if (spec.acknowledgeInUse) args.push("--acknowledge-in-use");
   return args;
@@ -250,7 +255,7 @@ export function buildRunJob(input: RunJobInput): V1Job {
     name: ENGINE_CONTAINER_NAME,
     image: runPod.image ?? input.defaultImage ?? DEFAULT_ENGINE_IMAGE,
     command: ["chunkgc"],
-    args: engineArgs(resource, name),
+    args: engineArgs(resource),
     env: credentialEnv(s3.credentialsSecretRef.name),
     volumeMounts: mounts,
     terminationMessagePath: TERMINATION_MESSAGE_PATH,

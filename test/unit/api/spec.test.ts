@@ -44,7 +44,7 @@ describe("GarbageCollection spec", () => {
       maxBackupDuration: "48h",
       dryRun: false,
       acknowledgeInUse: false,
-      engine: { listConcurrency: 8, deleteConcurrency: 4, deleteBatchSize: 1000 },
+      engine: { listConcurrency: 16, indexConcurrency: 8, deleteConcurrency: 4, deleteBatchSize: 1000 },
       runPod: {},
       job: { backoffLimit: 0 },
       successfulRunsHistoryLimit: 3,
@@ -100,6 +100,7 @@ describe("GarbageCollection spec", () => {
       { datastore: { s3: { ...minimal.datastore.s3, endpoint: "http://rgw.storage:7480" } } },
     ],
     ["startingDeadlineSeconds 0", { startingDeadlineSeconds: 0 }],
+    ["request prices", { engine: { requestPrices: { list: "0.005", delete: "0" } } }],
   ];
   for (const [name, patch] of valid) {
     it(`accepts ${name}`, () => assert.deepEqual(issuesOf(withSpec(patch)), []));
@@ -119,6 +120,8 @@ describe("GarbageCollection spec", () => {
     ["delete batch over 1000", { engine: { deleteBatchSize: 1001 } }, /engine.deleteBatchSize/],
     ["zero list concurrency", { engine: { listConcurrency: 0 } }, /engine.listConcurrency/],
     ["fractional concurrency", { engine: { deleteConcurrency: 1.5 } }, /engine.deleteConcurrency/],
+    ["a price as a number", { engine: { requestPrices: { list: 0.005 } } }, /engine.requestPrices.list/],
+    ["a negative price", { engine: { requestPrices: { get: "-1" } } }, /engine.requestPrices.get/],
     ["both cache options", { markerCache: { claimName: "a", volumeClaimTemplate: { storage: "1Gi" } } }, /exactly one/],
     ["no cache option", { markerCache: {} }, /exactly one/],
     ["a bad storage quantity", { markerCache: { volumeClaimTemplate: { storage: "ten gigs" } } }, /storage/],

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { V1Container, V1Job } from "@kubernetes/client-node";
+import { Command } from "commander";
 import type { GarbageCollectionSpecInput } from "../../../src/api/index.ts";
+import { registerGcCommand } from "../../../src/cli/commands/gc.ts";
 import { datastoreHash } from "../../../src/operator/datastore-identity.ts";
 import {
   buildMarkerCacheClaim,
@@ -108,12 +110,12 @@ describe("run Job", () => {
     assert.equal(jobTrigger(requested), "RunRequest");
   });
 
-  it("runs chunkgc gc with flags from the spec", () => {
+  it("runs chunkgc gc with flags from the spec (the gc command's own option names)", () => {
     const built = job({
       gracePeriod: "2h",
       dryRun: true,
       acknowledgeInUse: true,
-      engine: { deleteBatchSize: 250, listConcurrency: 3 },
+      engine: { deleteBatchSize: 250, listConcurrency: 3, requestPrices: { list: "0.0045", delete: "0" } },
     });
     const container = engine(built);
     assert.deepEqual(container.command, ["chunkgc"]);
@@ -123,17 +125,56 @@ describe("run Job", () => {
       "--region=eu-central-1",
       "--bucket=pbs",
       "--store=store1",
-      "--grace-period=2h",
+      "--cache-dir=/var/cache/chunkgc",
+      "--grace=2h",
       "--max-backup-duration=48h",
       "--list-concurrency=3",
+      "--index-concurrency=8",
       "--delete-concurrency=4",
       "--delete-batch-size=250",
-      "--cache-dir=/var/cache/chunkgc",
       "--termination-message-file=/dev/termination-log",
-      `--lock-holder=backup/pbs-main/${built.metadata?.name}`,
+      "--prices=list=0.0045,delete=0",
       "--dry-run",
       "--acknowledge-in-use",
     ]);
+  });
+
+  it("passes arguments the gc command accepts and parses as meant", () => {
+    const program = new Command("chunkgc");
+    registerGcCommand(program);
+    const gc = program.commands.find((command) => command.name() === "gc");
+    assert.ok(gc, "no gc command");
+    const known = new Set(gc.options.map((option) => option.long));
+    const args = engine(
+      job({
+        dryRun: true,
+        acknowledgeInUse: true,
+        engine: { requestPrices: { get: "0.0004" } },
+        datastore: {
+          s3: {
+            endpoint: "http://rgw:7480",
+            bucket: "pbs",
+            store: "store1",
+            pathStyle: true,
+            credentialsSecretRef: { name: "s" },
+            caBundleSecretRef: { name: "ca" },
+          },
+        },
+      }),
+    ).args!;
+    assert.equal(args[0], "gc");
+    for (const arg of args.slice(1)) assert.ok(known.has(arg.split("=")[0]), `gc has no option ${arg}`);
+    const { operands, unknown } = gc.parseOptions(args.slice(1));
+    assert.deepEqual([operands, unknown], [[], []]);
+    const options = gc.opts();
+    assert.equal(options.grace, 24 * 3600 + 5 * 60);
+    assert.equal(options.maxBackupDuration, 48 * 3600);
+    assert.equal(options.listConcurrency, 16);
+    assert.equal(options.deleteBatchSize, 1000);
+    assert.equal(options.cacheDir, "/var/cache/chunkgc");
+    assert.equal(options.caBundle, "/etc/chunkgc/ca/ca.crt");
+    assert.equal(options.pathStyle, true);
+    assert.equal(options.dryRun, true);
   });
 
   it("passes path-style and a CA bundle", () => {
