@@ -201,6 +201,22 @@ export class MarkTable {
     return this.#setSeen(hexWord(hex, 0), hexWord(hex, 8), hexWord(hex, 16));
   }
 
+  /** setSeenHex and timeOfHex in one probe: flags the digest as seen (if present) and returns its time (0: absent). */
+  seenTimeOfHex(hex: string): number {
+    checkHexLength(hex);
+    const k0 = hexWord(hex, 0);
+    const k1 = hexWord(hex, 8);
+    const k2 = hexWord(hex, 16);
+    if ((k0 | k1 | k2) === 0) {
+      if (this.#zeroPresent) this.#zeroSeen = true;
+      return this.#zeroPresent ? this.#zeroTime : 0;
+    }
+    const slot = this.#find(k0, k1, k2);
+    if (slot < 0) return 0;
+    this.#seen[slot >> 3]! |= 1 << (slot & 7);
+    return this.#slots[(slot << 2) + 3]! >>> 0;
+  }
+
   // ---- whole-table operations ----
 
   /** Calls back for every entry. `key12` is ONE reused view: copy it to keep it. Do not modify the table meanwhile. */

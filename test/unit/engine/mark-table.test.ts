@@ -205,6 +205,42 @@ describe("MarkTable", () => {
     assert.equal(table.size, 2000, "setSeen does not insert");
   });
 
+  it("seenTimeOfHex flags and returns the time in one call", () => {
+    const table = new MarkTable();
+    const a = digest("a");
+    table.mark(a, 0, 42);
+    table.mark(new Uint8Array(32), 0, 7);
+    assert.equal(table.seenTimeOfHex(hex(digest("absent"))), 0);
+    assert.equal(table.size, 2);
+    assert.equal(table.countUnseenSince(0), 2);
+    assert.equal(table.seenTimeOfHex(hex(a)), 42);
+    assert.equal(table.countUnseenSince(0), 1);
+    assert.equal(table.seenTimeOfHex("0".repeat(64)), 7);
+    assert.equal(table.countUnseenSince(0), 0);
+  });
+
+  it("markAll equals mark for each digest, growing as needed", () => {
+    const count = 50_000;
+    const bytes = new Uint8Array(randomBytes(count * 32));
+    // Duplicates inside one list, and the zero key.
+    bytes.copyWithin(32 * 10, 0, 32);
+    bytes.fill(0, 32 * 20, 32 * 21);
+    const one = new MarkTable();
+    const all = new MarkTable();
+    let added = 0;
+    for (let i = 0; i < count; i++) if (one.mark(bytes, i * 32, 5)) added += 1;
+    assert.equal(all.markAll(bytes.subarray(0, 32 * 1000), 5) + all.markAll(bytes.subarray(32 * 1000), 5), added);
+    assert.equal(all.size, one.size);
+    assert.equal(all.size, count - 1);
+    assert.equal(all.markAll(bytes, 9), 0);
+    for (let i = 0; i < count; i++) {
+      if (all.timeOf(bytes, i * 32) !== 9 || one.timeOf(bytes, i * 32) !== 5) assert.fail(`digest ${i}`);
+    }
+    assert.throws(() => all.markAll(new Uint8Array(33), 1), RangeError);
+    assert.throws(() => all.markAll(bytes, -1), RangeError);
+    assert.equal(all.markAll(new Uint8Array(0), 1), 0);
+  });
+
   it("rejects hex that is not a 64-character lowercase digest", () => {
     const table = new MarkTable();
     const good = hex(digest("a"));

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import { MarkTable } from "../../../src/engine/mark-table.ts";
 import {
   type CacheIdentity,
@@ -236,6 +238,42 @@ describe("marker cache", () => {
     assert.ok(changing.pieces >= 2);
     assert.deepEqual(await readFile(path.join(dir, MARKER_CACHE_FILE)), before);
     assert.deepEqual(await readdir(dir), [MARKER_CACHE_FILE]);
+  });
+
+  it("kill -9 at random moments during rewrites leaves a complete old or new file", async () => {
+    const dir = await freshDir();
+    const entries = 100_000;
+    const writer = fileURLToPath(new URL("./marker-cache-crash-writer.ts", import.meta.url));
+    for (let round = 0; round < 5; round++) {
+      const child = spawn(process.execPath, [writer, dir, String(entries)], { stdio: ["ignore", "pipe", "inherit"] });
+      let output = "";
+      const firstGeneration = new Promise<void>((resolve) => {
+        child.stdout.on("data", (chunk: Buffer) => {
+          output += chunk.toString();
+          if (output.includes("\n")) resolve();
+        });
+      });
+      const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+        child.on("exit", (_code, signal) => resolve(signal)),
+      );
+      await firstGeneration;
+      await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 400)));
+      child.kill("SIGKILL");
+      assert.equal(await exited, "SIGKILL", "the writer was killed, not finished");
+      const completed = Math.max(...output.trim().split("\n").map(Number));
+
+      const table = new MarkTable();
+      const status = await loadMarkerCache(dir, { endpoint: "http://crash.test", bucket: "b", store: "s" }, table);
+      assert.equal(status.state, "loaded", `round ${round}: ${JSON.stringify(status)}`);
+      assert.equal(table.size, entries);
+      const times = new Set<number>();
+      table.forEach((_key, time) => {
+        times.add(time);
+      });
+      assert.equal(times.size, 1, "one generation, never a mix");
+      const [generation] = [...times];
+      assert.ok(generation! >= completed, `generation ${generation} is at least the last completed ${completed}`);
+    }
   });
 
   it("a file cut short (a torn write without the rename protocol) is corrupt, never partially loaded", async () => {
