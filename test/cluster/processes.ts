@@ -132,8 +132,8 @@ export class ManagedProcess {
   /** Asks the process to stop (SIGTERM, SIGKILL after its grace) and waits; kills the group if it takes too long. */
   async stop(timeoutMs = 15_000): Promise<number | null> {
     if (!this.running) return this.exitCode ?? null;
+    // Closing the lifeline is the one stop signal: its watcher sends a single SIGTERM, then SIGKILL after the grace.
     this.child.stdin?.end();
-    this.signalWrapper("SIGTERM");
     const timer = setTimeout(() => this.killGroupNow(), timeoutMs);
     try {
       return await this.exited;
@@ -147,14 +147,6 @@ export class ManagedProcess {
   killGroupNow(): void {
     try {
       process.kill(-this.pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-
-  private signalWrapper(signal: NodeJS.Signals): void {
-    try {
-      process.kill(this.pid, signal);
     } catch {
       // already gone
     }
