@@ -107,6 +107,8 @@ export interface SchedulePlanInput {
   now: Date;
   /** The latest slot a run was started for (status.lastScheduleTime); slots up to it are done. */
   lastScheduleTime?: Date;
+  /** The latest slot already counted as skipped (status.lastSkippedSlotTime); never counted twice. */
+  lastSkippedSlotTime?: Date;
   /** When the resource was created: slots before it never count as missed. */
   creationTime: Date;
   /** A missed slot older than this is skipped instead of run. */
@@ -118,7 +120,7 @@ export interface SchedulePlanInput {
 export interface SchedulePlan {
   /** The slot to start a run for now: the latest missed slot, if within the starting deadline. */
   runSlot?: Date;
-  /** Slots in (lastScheduleTime or creationTime, now]. */
+  /** Slots in (the latest of creationTime, lastScheduleTime and lastSkippedSlotTime, now]. */
   missedSlots: number;
   /** Missed slots that will never run: all but runSlot. */
   skippedSlots: number;
@@ -134,10 +136,10 @@ export interface SchedulePlan {
 export function planSchedule(input: SchedulePlanInput): SchedulePlan {
   const { schedule, now } = input;
   const limit = input.countLimit ?? MISSED_SLOT_COUNT_LIMIT;
-  const reference =
-    input.lastScheduleTime !== undefined && input.lastScheduleTime > input.creationTime
-      ? input.lastScheduleTime
-      : input.creationTime;
+  let reference = input.creationTime;
+  for (const done of [input.lastScheduleTime, input.lastSkippedSlotTime]) {
+    if (done !== undefined && done > reference) reference = done;
+  }
   const nextSlot = nextSlotAfter(schedule, now);
   if (reference >= now) return { missedSlots: 0, skippedSlots: 0, countCapped: false, nextSlot };
 

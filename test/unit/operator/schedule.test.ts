@@ -230,6 +230,7 @@ describe("planSchedule: missed slots and catch-up", () => {
     zone?: string;
     now: string;
     last?: string;
+    skipped?: string;
     created?: string;
     deadline?: number;
     limit?: number;
@@ -318,6 +319,24 @@ describe("planSchedule: missed slots and catch-up", () => {
       },
     },
     {
+      name: "slots already counted as skipped are not counted again",
+      expr: "30 3 * * *",
+      now: "2025-01-04T10:00:00Z",
+      last: "2025-01-01T03:30:00Z",
+      skipped: "2025-01-04T03:30:00Z",
+      deadline: 3600,
+      expected: { missedSlots: 0, skippedSlots: 0, nextSlot: "2025-01-05T03:30:00Z" },
+    },
+    {
+      name: "a slot after the last skipped one is due",
+      expr: "30 3 * * *",
+      now: "2025-01-05T03:30:10Z",
+      last: "2025-01-01T03:30:00Z",
+      skipped: "2025-01-04T03:30:00Z",
+      deadline: 3600,
+      expected: { runSlot: "2025-01-05T03:30:00Z", missedSlots: 1, skippedSlots: 0, nextSlot: "2025-01-06T03:30:00Z" },
+    },
+    {
       name: "a new resource does not run for slots before its creation",
       expr: "30 3 * * *",
       created: "2025-01-02T10:00:00Z",
@@ -403,6 +422,7 @@ describe("planSchedule: missed slots and catch-up", () => {
         schedule: parseSchedule(c.expr, c.zone ?? "UTC"),
         now: t(c.now),
         lastScheduleTime: c.last === undefined ? undefined : t(c.last),
+        lastSkippedSlotTime: c.skipped === undefined ? undefined : t(c.skipped),
         creationTime: t(c.created ?? created),
         startingDeadlineSeconds: c.deadline,
         countLimit: c.limit,
