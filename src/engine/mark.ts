@@ -12,6 +12,7 @@ import type { KnownSnapshot } from "./writers.ts";
 export interface MarkStats {
   indexesRead: number;
   indexesDownloaded: number;
+  indexBytesDownloaded: number;
   vanishedIndexes: number;
   /** Digests marked only because a running backup's pruned dedup base was remembered by the index cache. */
   baseChunksFromCache: number;
@@ -91,6 +92,7 @@ async function readIndex(
     });
   }
   marker.stats.indexesDownloaded += 1;
+  marker.stats.indexBytesDownloaded += fetched.bytes.byteLength;
   let parsed: ReturnType<typeof parseIndex>;
   try {
     parsed = parseIndex(fetched.bytes, listed.key, { expectedKind: listed.kind });

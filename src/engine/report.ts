@@ -1,5 +1,5 @@
 import type { RunResult, RunResultValue } from "../api/run-result.ts";
-import { deriveSummary, formatBinaryBytes } from "../api/summary.ts";
+import { type deriveSummary, formatBinaryBytes } from "../api/summary.ts";
 import { REQUEST_KINDS, type RequestCounts } from "../s3/index.ts";
 import type { GcCounters } from "./counters.ts";
 import type { RequestPrices } from "./options.ts";
@@ -20,6 +20,10 @@ export interface GcReport {
   phases: { markMs: number; sweepMs: number; deleteMs: number; cacheMs: number };
   requests: RequestCounts;
   bytesDownloaded: number;
+  /** Of those, index files (0 in a steady state: the index cache has them). */
+  indexBytesDownloaded: number;
+  /** DeleteObjects requests for chunks (the lock's own housekeeping not included). */
+  chunkDeleteRequests: number;
   indexCache: { hits: number; misses: number; status: string };
   markerCache: { status: string; reason?: string; entriesWritten?: number };
   heldBack: Record<string, number>;
@@ -83,8 +87,10 @@ export function formatHuman(report: GcReport): string {
   const held = Object.entries(report.heldBack).filter(([, n]) => n > 0);
   if (held.length > 0) lines.push(`Held back by safety rules: ${held.map(([rule, n]) => `${rule} ${n}`).join(", ")}`);
   if (report.runningBackups.length > 0) lines.push(`Running backups: ${report.runningBackups.join(", ")}`);
-  if (report.abandonedBackups.length > 0) lines.push(`Abandoned backups (not waited for): ${report.abandonedBackups.join(", ")}`);
-  if (report.unexpectedKeys.count > 0) lines.push(`Unexpected keys under .chunks/ (ignored): ${report.unexpectedKeys.count}`);
+  if (report.abandonedBackups.length > 0)
+    lines.push(`Abandoned backups (not waited for): ${report.abandonedBackups.join(", ")}`);
+  if (report.unexpectedKeys.count > 0)
+    lines.push(`Unexpected keys under .chunks/ (ignored): ${report.unexpectedKeys.count}`);
   if (report.missingChunks > 0) lines.push(`Referenced chunks missing from the bucket: ${report.missingChunks}`);
   return `${lines.join("\n")}\n`;
 }

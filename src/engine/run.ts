@@ -9,9 +9,9 @@ import { SafetyAbortError } from "./errors.ts";
 import { IndexCache } from "./index-cache.ts";
 import { DatastoreLock, LockBusyError } from "./lock.ts";
 import { cachedSnapshots, type Marker, markIndexes, markPrunedBases } from "./mark.ts";
-import { loadMarkerCache, writeMarkerCache, type CacheIdentity } from "./marker-cache.ts";
 import { MarkTable } from "./mark-table.ts";
-import { EngineOptionsSchema, type EngineOptions, type EngineOptionsInput } from "./options.ts";
+import { type CacheIdentity, loadMarkerCache, writeMarkerCache } from "./marker-cache.ts";
+import { type EngineOptions, type EngineOptionsInput, EngineOptionsSchema } from "./options.ts";
 import { Progress } from "./progress.ts";
 import { estimateCost, type GcReport } from "./report.ts";
 import { emptySweepStats, type Sweeper, sweepChunks } from "./sweep.ts";
@@ -59,7 +59,11 @@ function knownSnapshotsOf(scan: ContentScan): KnownSnapshot[] {
 }
 
 /** Marks the dedup bases of running backups, taking pruned ones from the index cache. */
-async function markRunningBases(marker: Marker, scan: ContentScan, running: ReturnType<typeof analyzeWriters>["running"]) {
+async function markRunningBases(
+  marker: Marker,
+  scan: ContentScan,
+  running: ReturnType<typeof analyzeWriters>["running"],
+) {
   if (running.length === 0) return;
   const listed = knownSnapshotsOf(scan);
   const listedPaths = new Set(listed.map((snapshot) => snapshot.snapshotPath));
@@ -89,7 +93,13 @@ export async function runGc(
   const phase1Start = Math.floor(now.getTime() / 1000);
   const counters = emptyCounters();
   const stats = emptySweepStats();
-  const markStats = { indexesRead: 0, indexesDownloaded: 0, vanishedIndexes: 0, baseChunksFromCache: 0 };
+  const markStats = {
+    indexesRead: 0,
+    indexesDownloaded: 0,
+    indexBytesDownloaded: 0,
+    vanishedIndexes: 0,
+    baseChunksFromCache: 0,
+  };
   const report: GcReport = {
     result: "failed",
     dryRun: options.dryRun,
@@ -103,6 +113,8 @@ export async function runGc(
     phases: { markMs: 0, sweepMs: 0, deleteMs: 0, cacheMs: 0 },
     requests: s3.counter.counts,
     bytesDownloaded: 0,
+    indexBytesDownloaded: 0,
+    chunkDeleteRequests: 0,
     indexCache: { hits: 0, misses: 0, status: "not opened" },
     markerCache: { status: "not opened" },
     heldBack: {},
@@ -154,7 +166,10 @@ export async function runGc(
     if (inUseHost) {
       report.inUse = { host: inUseHost, acknowledged: options.acknowledgeInUse };
       if (!options.acknowledgeInUse) {
-        log.warn({ host: inUseHost }, "datastore is attached to a PBS host: reporting what would be deleted, deleting nothing");
+        log.warn(
+          { host: inUseHost },
+          "datastore is attached to a PBS host: reporting what would be deleted, deleting nothing",
+        );
       }
     }
 
@@ -163,7 +178,10 @@ export async function runGc(
     report.runningBackups = writers.running.map((snapshot) => snapshot.snapshotPath);
     report.abandonedBackups = writers.abandoned.map((snapshot) => snapshot.snapshotPath);
     for (const abandoned of writers.abandoned) {
-      log.warn({ snapshot: abandoned.snapshotPath }, "abandoned backup (no manifest, older than the maximum backup duration)");
+      log.warn(
+        { snapshot: abandoned.snapshotPath },
+        "abandoned backup (no manifest, older than the maximum backup duration)",
+      );
     }
     const cutoff: Cutoff = computeCutoff(phase1Start, options.graceSeconds, writers.oldestRunningStart);
     report.cutoff = { minAtime: iso(cutoff.minAtime), oldestWriter: iso(cutoff.oldestWriter) };
@@ -218,7 +236,10 @@ export async function runGc(
           const earlier = computeCutoff(phase1Start, options.graceSeconds, writersNow.oldestRunningStart);
           cutoff.minAtime = Math.min(cutoff.minAtime, earlier.minAtime);
           cutoff.oldestWriter = Math.min(cutoff.oldestWriter, earlier.oldestWriter);
-          log.warn({ oldestWriter: iso(cutoff.oldestWriter) }, "recheck found an older running backup: cutoff moved earlier");
+          log.warn(
+            { oldestWriter: iso(cutoff.oldestWriter) },
+            "recheck found an older running backup: cutoff moved earlier",
+          );
         }
         await markIndexes(marker, again.indexes, again.snapshots);
         await markRunningBases(marker, again, writersNow.running);
@@ -275,6 +296,8 @@ export async function runGc(
   report.finishedAt = new Date().toISOString();
   report.requests = { ...s3.counter.counts };
   report.bytesDownloaded = s3.counter.bytesDownloaded;
+  report.indexBytesDownloaded = markStats.indexBytesDownloaded;
+  report.chunkDeleteRequests = stats.deleteRequests;
   report.indexCache.hits = indexCache?.hits ?? 0;
   report.indexCache.misses = indexCache?.misses ?? 0;
   report.vanishedIndexes = markStats.vanishedIndexes;

@@ -10,7 +10,15 @@ import {
   type S3Context,
   shardCountFor,
 } from "../s3/index.ts";
-import { badChunkTime, type ChunkDecision, type Cutoff, chunkTime, countKept, countRemoved, decide } from "./classify.ts";
+import {
+  badChunkTime,
+  type ChunkDecision,
+  type Cutoff,
+  chunkTime,
+  countKept,
+  countRemoved,
+  decide,
+} from "./classify.ts";
 import type { GcCounters } from "./counters.ts";
 import type { MarkTable } from "./mark-table.ts";
 
@@ -39,6 +47,7 @@ export interface SweepStats {
   /** Chunks a real run would delete that were not deleted (dry run, or a datastore in use by PBS). */
   notDeleted: number;
   deleteRounds: number;
+  deleteRequests: number;
   /** Time spent in recheck-and-delete rounds (they overlap the listing). */
   deleteMs: number;
 }
@@ -55,6 +64,7 @@ export function emptySweepStats(): SweepStats {
     keptMarkerCache: 0,
     notDeleted: 0,
     deleteRounds: 0,
+    deleteRequests: 0,
     deleteMs: 0,
   };
 }
@@ -105,7 +115,7 @@ export async function sweepChunks(sweeper: Sweeper): Promise<void> {
   const ranges = hexKeyRanges(prefix, shardCountFor(sweeper.listConcurrency));
   // The good copy of a digest lists right before its .bad siblings, in the same range.
   const lastGoodDigest: string[] = ranges.map(() => "");
-  let candidates: DeleteCandidate[] = [];
+  const candidates: DeleteCandidate[] = [];
   let roundInFlight: Promise<void> | undefined;
 
   const startRound = async (batch: DeleteCandidate[]) => {
@@ -126,11 +136,12 @@ export async function sweepChunks(sweeper: Sweeper): Promise<void> {
     }
     sweeper.onListed?.(page.objects.length);
     if (candidates.length >= sweeper.roundSize) {
-      await startRound(candidates);
-      candidates = [];
+      // Whole batches only, so that a run needs no more DeleteObjects requests than ceil(removed / batch size).
+      const whole = candidates.length - (candidates.length % sweeper.deleteBatchSize);
+      await startRound(candidates.splice(0, Math.max(whole, 1)));
     }
   }
-  if (candidates.length > 0) await startRound(candidates);
+  if (candidates.length > 0) await startRound(candidates.splice(0));
   if (roundInFlight) await roundInFlight;
 }
 
@@ -155,7 +166,13 @@ function sweepObject(
   }
   const goodCopyExists = bad && lastGoodDigest[rangeIndex] === parsed.digestHex;
   const lastModifiedSeconds = Math.floor(object.lastModifiedMs / 1000);
-  const { decision, markedTime } = classifyListedChunk(sweeper, parsed.digestHex, bad, goodCopyExists, lastModifiedSeconds);
+  const { decision, markedTime } = classifyListedChunk(
+    sweeper,
+    parsed.digestHex,
+    bad,
+    goodCopyExists,
+    lastModifiedSeconds,
+  );
   if (decision !== "remove") {
     countKept(sweeper.counters, decision, bad, object.size);
     if (!bad && markedTime < sweeper.phase1Start) {
@@ -224,6 +241,7 @@ async function recheckAndDelete(sweeper: Sweeper, candidates: DeleteCandidate[])
           batch.map((candidate) => candidate.key),
           sweeper.signal ? { signal: sweeper.signal } : {},
         );
+        sweeper.stats.deleteRequests += result.requests;
         for (const key of result.deleted) {
           const candidate = bySize.get(key)!;
           countRemoved(sweeper.counters, candidate.bad, candidate.size);

@@ -12,6 +12,8 @@ export interface DeleteKeyError {
 }
 
 export interface DeleteBatchResult {
+  /** DeleteObjects requests this took (retry rounds included; HTTP-level retries are counted by the client). */
+  readonly requests: number;
   /** Keys the server confirmed as deleted, by name, in its response. */
   readonly deleted: string[];
   readonly errors: DeleteKeyError[];
@@ -26,7 +28,7 @@ export async function deleteBatch(
   keys: readonly string[],
   signal?: AbortSignal,
 ): Promise<DeleteBatchResult> {
-  if (keys.length === 0) return { deleted: [], errors: [] };
+  if (keys.length === 0) return { requests: 0, deleted: [], errors: [] };
   if (keys.length > MAX_DELETE_BATCH) {
     throw new RangeError(`DeleteObjects takes at most ${MAX_DELETE_BATCH} keys, got ${keys.length}`);
   }
@@ -50,7 +52,7 @@ export async function deleteBatch(
   for (const key of requested) {
     errors.push({ key, code: "NotConfirmed", message: "the DeleteObjects response did not mention this key" });
   }
-  return { deleted, errors };
+  return { requests: 1, deleted, errors };
 }
 
 export interface DeleteWithRetryOptions {
@@ -69,13 +71,15 @@ export async function deleteBatchWithRetry(
   const deleted: string[] = [];
   let pending: readonly string[] = keys;
   let errors: DeleteKeyError[] = [];
+  let requests = 0;
   for (let attempt = 1; attempt <= attempts && pending.length > 0; attempt += 1) {
     if (attempt > 1)
       await delay(options.backoffMs?.(attempt) ?? 200 * 2 ** attempt, undefined, { signal: options.signal });
     const result = await deleteBatch(s3, pending, options.signal);
+    requests += result.requests;
     deleted.push(...result.deleted);
     errors = result.errors;
     pending = errors.map((error) => error.key);
   }
-  return { deleted, errors };
+  return { requests, deleted, errors };
 }

@@ -3,11 +3,17 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
+import type { EngineOptionsInput } from "../../src/engine/options.ts";
 import type { GcReport } from "../../src/engine/report.ts";
 import { runGc } from "../../src/engine/run.ts";
-import type { EngineOptionsInput } from "../../src/engine/options.ts";
 import { createS3Context, ensureBucket, listObjects, type S3Context } from "../../src/s3/index.ts";
-import { type DatastorePlan, planDatastore, type SeedParamsInput, type SeedReport, seedDatastore } from "../../src/seed/index.ts";
+import {
+  type DatastorePlan,
+  planDatastore,
+  type SeedParamsInput,
+  type SeedReport,
+  seedDatastore,
+} from "../../src/seed/index.ts";
 
 export interface ServerConnection {
   readonly name: string;
@@ -40,7 +46,7 @@ export interface Seeded {
   readonly report: SeedReport;
 }
 
-export async function seed(s3: S3Context, params: SeedParamsInput, waveGapMs = 4000): Promise<Seeded> {
+export async function seed(s3: S3Context, params: SeedParamsInput, waveGapMs = 6000): Promise<Seeded> {
   const plan = planDatastore(params);
   const report = await seedDatastore(s3, plan, { concurrency: 32, waveGapMs });
   return { plan, report };
@@ -61,20 +67,21 @@ export async function runEngine(
   s3.counter.counts.list = 0;
   const fresh = contextFor(server, s3.bucket);
   try {
-    return await runGc(
-      fresh,
-      { endpoint: server.endpoint, bucket: s3.bucket, store: options.store },
-      options,
-      { log: quietLog, ...(hooks ? { hooks } : {}) },
-    );
+    return await runGc(fresh, { endpoint: server.endpoint, bucket: s3.bucket, store: options.store }, options, {
+      log: quietLog,
+      ...(hooks ? { hooks } : {}),
+    });
   } finally {
     fresh.close();
   }
 }
 
+/** Every key under the prefix except the engine's own lock objects (`<store>/.chunkgc/`). */
 export async function allKeys(s3: S3Context, prefix = ""): Promise<Set<string>> {
   const keys = new Set<string>();
-  for await (const object of listObjects(s3, { prefix })) keys.add(object.key);
+  for await (const object of listObjects(s3, { prefix })) {
+    if (!object.key.includes("/.chunkgc/")) keys.add(object.key);
+  }
   return keys;
 }
 

@@ -5,10 +5,18 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import type { S3Context } from "../../../src/s3/index.ts";
 import { expectedOutcome } from "../../../src/seed/index.ts";
 import { junkKeys, neighbourKeys } from "../../../src/seed/objects.ts";
-import type { S3Context } from "../../../src/s3/index.ts";
-import { allKeys, freshBucketContext, nowBetweenWaves, runEngine, type Seeded, seed, tempCacheDir } from "../../support/engine.ts";
+import {
+  allKeys,
+  freshBucketContext,
+  nowBetweenWaves,
+  runEngine,
+  type Seeded,
+  seed,
+  tempCacheDir,
+} from "../../support/engine.ts";
 import { s3TestServers } from "../../support/s3-servers.ts";
 
 const GRACE = 60;
@@ -61,9 +69,12 @@ for (const server of servers) {
       });
       assert.equal(report.result, "succeeded", report.message);
       assert.deepEqual(report.counters, expected.counters);
-      assert.ok(expected.counters.removedChunks > 0 && expected.counters.pendingChunks > 0, "scenario removes and pends");
+      assert.ok(
+        expected.counters.removedChunks > 0 && expected.counters.pendingChunks > 0,
+        "scenario removes and pends",
+      );
       assert.deepEqual(await allKeys(s3), before);
-      assert.equal(report.requests.delete, 0);
+      assert.equal(report.chunkDeleteRequests, 0);
     });
 
     test("a real run removes exactly the oracle's keys; a second run removes nothing and downloads no index", async () => {
@@ -80,10 +91,16 @@ for (const server of servers) {
       assert.equal(first.result, "succeeded", first.message);
       assert.deepEqual(first.counters, expected.counters);
       assert.equal(first.abandonedBackups.length, 2);
-      assert.equal(first.unexpectedKeys.count, junkKeys(seeded.plan).filter((k) => k.startsWith("store1/.chunks/")).length);
+      assert.equal(
+        first.unexpectedKeys.count,
+        junkKeys(seeded.plan).filter((k) => k.startsWith("store1/.chunks/")).length,
+      );
       assert.equal(first.missingChunks, 2, "the two referenced chunks that only have a .bad copy");
       const expectedDeletes = Math.ceil((expected.counters.removedChunks + expected.counters.removedBad) / 1000);
-      assert.ok(first.requests.delete <= expectedDeletes, `deletes ${first.requests.delete} ≤ ${expectedDeletes}`);
+      assert.ok(
+        first.chunkDeleteRequests <= expectedDeletes,
+        `deletes ${first.chunkDeleteRequests} ≤ ${expectedDeletes}`,
+      );
 
       const after = await allKeys(s3);
       for (const key of expected.removedKeys) assert.ok(!after.has(key), `${key} should be gone`);
@@ -102,7 +119,7 @@ for (const server of servers) {
       });
       assert.equal(second.result, "succeeded", second.message);
       assert.equal(second.counters.removedChunks + second.counters.removedBad, 0);
-      assert.equal(second.bytesDownloaded, 0, "steady state downloads no index");
+      assert.equal(second.indexBytesDownloaded, 0, "steady state downloads no index");
       assert.equal(second.indexCache.misses, 0);
       assert.equal(second.indexCache.hits, expected.counters.indexFileCount);
       assert.equal(second.counters.indexFileCount, first.counters.indexFileCount);

@@ -1,0 +1,193 @@
+/**
+ * Every safety rule of spec C.2 against real S3 servers; each test fails when its rule is removed from the engine.
+ */
+import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { inUseKey } from "../../../src/datastore/index.ts";
+import { MARKER_CACHE_FILE } from "../../../src/engine/marker-cache.ts";
+import { getObjectBytes, putObject } from "../../../src/s3/index.ts";
+import { expectedOutcome } from "../../../src/seed/index.ts";
+import { allKeys, freshBucketContext, nowBetweenWaves, runEngine, seed, tempCacheDir } from "../../support/engine.ts";
+import { deleteKeys, putChunks, putSnapshot, snapshotRef } from "../../support/handmade-store.ts";
+import { s3TestServers } from "../../support/s3-servers.ts";
+
+const servers = await s3TestServers();
+const HOUR = 3600;
+const GRACE = 60;
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+for (const server of servers) {
+  describe(`safety rules on ${server.name}`, () => {
+    test("a corrupt, truncated or foreign index aborts the run before any deletion, naming the key", async () => {
+      const s3 = await freshBucketContext(server, "corrupt");
+      try {
+        const seeded = await seed(
+          s3,
+          {
+            store: "s",
+            chunks: 60,
+            garbageChunks: 30,
+            snapshots: 4,
+            groups: 2,
+            junkKeys: false,
+            neighbourStore: false,
+          },
+          0,
+        );
+        const indexKey = [...(await allKeys(s3, "s/.cnt/"))].find((key) => key.endsWith(".fidx"))!;
+        const original = (await getObjectBytes(s3, indexKey)).bytes;
+        const flipped = Buffer.from(original);
+        flipped[flipped.length - 1]! ^= 0xff;
+        const damaged: [string, Uint8Array][] = [
+          ["checksum", flipped],
+          ["truncated", original.subarray(0, original.length - 7)],
+          ["magic", Buffer.concat([Buffer.alloc(8), Buffer.from(original.subarray(8))])],
+        ];
+        const later = new Date((Math.floor(seeded.report.waves[1]!.endMs / 1000) + 2 * HOUR) * 1000);
+        for (const [what, bytes] of damaged) {
+          await putObject(s3, indexKey, bytes);
+          const before = await allKeys(s3);
+          const report = await runEngine(s3, server, {
+            store: "s",
+            cacheDir: tempCacheDir("corrupt"),
+            graceSeconds: GRACE,
+            now: later,
+          });
+          assert.equal(report.result, "aborted", `${what}: ${report.message}`);
+          assert.match(report.message ?? "", new RegExp(indexKey.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
+          assert.equal(report.chunkDeleteRequests, 0, what);
+          assert.deepEqual(await allKeys(s3), before, what);
+        }
+        await putObject(s3, indexKey, original);
+        const healthy = await runEngine(s3, server, {
+          store: "s",
+          cacheDir: tempCacheDir("healthy"),
+          graceSeconds: GRACE,
+          now: later,
+        });
+        assert.equal(healthy.result, "succeeded", healthy.message);
+        assert.equal(healthy.counters.removedChunks, 30, "the same datastore is collected once the index is sound");
+      } finally {
+        s3.close();
+      }
+    });
+
+    test("a running backup keeps its pruned dedup base, remembered by the index cache", async () => {
+      const s3 = await freshBucketContext(server, "base");
+      try {
+        const upload = nowSeconds();
+        const now = upload + 30 * HOUR;
+        const base = await putChunks(s3, "s", "base", 5);
+        const baseKeys = await putSnapshot(s3, "s", snapshotRef("100", now - 48 * HOUR), base, { finished: true });
+        await putSnapshot(s3, "s", snapshotRef("100", now - HOUR), [], { finished: false });
+        const cacheDir = tempCacheDir("base");
+        const first = await runEngine(s3, server, { store: "s", cacheDir, now: new Date(now * 1000) });
+        assert.equal(first.result, "succeeded", first.message);
+        assert.equal(first.runningBackups.length, 1);
+
+        // The base is pruned while the backup runs; the marker cache is lost, the index cache is not.
+        await deleteKeys(s3, baseKeys);
+        rmSync(join(cacheDir, MARKER_CACHE_FILE));
+        const second = await runEngine(s3, server, { store: "s", cacheDir, now: new Date((now + 60) * 1000) });
+        assert.equal(second.result, "succeeded", second.message);
+        assert.equal(second.heldBack.runningBackupBase, 5);
+        const remaining = await allKeys(s3, "s/.chunks/");
+        for (const chunk of base)
+          assert.ok(remaining.has(chunk.key), `${chunk.key} belongs to a running backup's base`);
+
+        // Once that backup is abandoned (older than the maximum duration), the pruned base's chunks go.
+        rmSync(join(cacheDir, MARKER_CACHE_FILE));
+        const third = await runEngine(s3, server, { store: "s", cacheDir, now: new Date((now + 48 * HOUR) * 1000) });
+        assert.equal(third.result, "succeeded", third.message);
+        assert.equal(third.counters.removedChunks, 5);
+      } finally {
+        s3.close();
+      }
+    });
+
+    test("recheck before delete: a backup finishing during the sweep loses nothing", async () => {
+      const s3 = await freshBucketContext(server, "recheck");
+      try {
+        const upload = nowSeconds();
+        const now = upload + 30 * HOUR;
+        const kept = await putChunks(s3, "s", "kept", 3);
+        await putSnapshot(s3, "s", snapshotRef("100", now - 40 * HOUR), kept, { finished: true });
+        const garbage = await putChunks(s3, "s", "garbage", 10);
+        let finished = false;
+        const report = await runEngine(
+          s3,
+          server,
+          { store: "s", cacheDir: tempCacheDir("recheck"), now: new Date(now * 1000), roundSize: 4 },
+          {
+            beforeRecheck: async () => {
+              if (finished) return;
+              finished = true;
+              // A backup that reused two of the unreferenced chunks completes now.
+              await putSnapshot(s3, "s", snapshotRef("101", now - 2 * HOUR), garbage.slice(0, 2), { finished: true });
+            },
+          },
+        );
+        assert.equal(report.result, "succeeded", report.message);
+        const remaining = await allKeys(s3, "s/.chunks/");
+        for (const chunk of [...kept, ...garbage.slice(0, 2)])
+          assert.ok(remaining.has(chunk.key), `${chunk.key} is referenced`);
+        for (const chunk of garbage.slice(2)) assert.ok(!remaining.has(chunk.key), `${chunk.key} is garbage`);
+        assert.equal(report.counters.removedChunks, 8);
+        assert.ok(report.heldBack.recheck! >= 1, "the recheck held candidates back");
+      } finally {
+        s3.close();
+      }
+    });
+
+    test(".in-use: nothing is deleted unless acknowledged, and the report says what would go", async () => {
+      const s3 = await freshBucketContext(server, "inuse");
+      try {
+        const seeded = await seed(s3, {
+          store: "s",
+          chunks: 50,
+          garbageChunks: 20,
+          freshChunks: 5,
+          snapshots: 4,
+          groups: 2,
+        });
+        await putObject(s3, inUseKey("s"), JSON.stringify({ hostname: "pbs-node-1" }));
+        const now = nowBetweenWaves(seeded.report, GRACE);
+        const expected = expectedOutcome(seeded.plan, {
+          nowSeconds: Math.floor(now.getTime() / 1000),
+          graceSeconds: GRACE,
+          maxBackupDurationSeconds: 48 * HOUR,
+          waves: seeded.report.waves,
+        });
+        const before = await allKeys(s3);
+        const refused = await runEngine(s3, server, {
+          store: "s",
+          cacheDir: tempCacheDir("inuse"),
+          graceSeconds: GRACE,
+          now,
+        });
+        assert.equal(refused.result, "aborted");
+        assert.match(refused.message ?? "", /pbs-node-1/);
+        assert.deepEqual(refused.counters, expected.counters, "reports what it would delete");
+        assert.equal(refused.heldBack.inUse, expected.removedKeys.size);
+        assert.equal(refused.chunkDeleteRequests, 0);
+        assert.deepEqual(await allKeys(s3), before);
+
+        const acknowledged = await runEngine(s3, server, {
+          store: "s",
+          cacheDir: tempCacheDir("inuse-ack"),
+          graceSeconds: GRACE,
+          now,
+          acknowledgeInUse: true,
+        });
+        assert.equal(acknowledged.result, "succeeded", acknowledged.message);
+        assert.deepEqual(acknowledged.counters, expected.counters);
+        const after = await allKeys(s3);
+        for (const key of expected.removedKeys) assert.ok(!after.has(key));
+      } finally {
+        s3.close();
+      }
+    });
+  });
+}
