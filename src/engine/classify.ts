@@ -51,7 +51,12 @@ export function badChunkTime(
 }
 
 /** Adds a kept chunk to the counters the way PBS does; removals are counted only once S3 confirmed them. */
-export function countKept(counters: GcCounters, decision: Exclude<ChunkDecision, "remove">, bad: boolean, size: number): void {
+export function countKept(
+  counters: GcCounters,
+  decision: Exclude<ChunkDecision, "remove">,
+  bad: boolean,
+  size: number,
+): void {
   if (decision === "pending") {
     if (bad) counters.stillBad += 1;
     else counters.pendingChunks += 1;

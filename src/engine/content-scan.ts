@@ -1,4 +1,4 @@
-import { contentPrefix, indexKindOfFileName, type IndexKind, parseContentKey } from "../datastore/index.ts";
+import { contentPrefix, type IndexKind, indexKindOfFileName, parseContentKey } from "../datastore/index.ts";
 import { listObjects, type S3Context } from "../s3/index.ts";
 
 /** One index file as listed. */

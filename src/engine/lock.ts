@@ -176,7 +176,12 @@ export class DatastoreLock {
     const now = Date.now();
     this.record.renewedAt = new Date(now).toISOString();
     this.record.expiresAtMs = now + this.options.leaseMs;
-    await putObject(this.s3, lockKey(this.options.store, this.record.generation), JSON.stringify(this.record), this.options.signal);
+    await putObject(
+      this.s3,
+      lockKey(this.options.store, this.record.generation),
+      JSON.stringify(this.record),
+      this.options.signal,
+    );
   }
 
   async release(): Promise<void> {

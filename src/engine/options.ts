@@ -20,9 +20,18 @@ export const EngineOptionsSchema = z.object({
   cacheDir: z.string().min(1),
   dryRun: z.boolean().default(false),
   /** PBS's cutoff: 24 h 5 min by default, 1 min … 48 h. */
-  graceSeconds: z.number().int().min(MINUTE).max(48 * HOUR).default(24 * HOUR + 5 * MINUTE),
+  graceSeconds: z
+    .number()
+    .int()
+    .min(MINUTE)
+    .max(48 * HOUR)
+    .default(24 * HOUR + 5 * MINUTE),
   /** A manifest-less snapshot younger than this is a running backup; older ones are abandoned. */
-  maxBackupDurationSeconds: z.number().int().min(MINUTE).default(48 * HOUR),
+  maxBackupDurationSeconds: z
+    .number()
+    .int()
+    .min(MINUTE)
+    .default(48 * HOUR),
   /** Evaluate cutoffs as of this time instead of the clock (tests, what-if dry runs). */
   now: z.date().optional(),
   listConcurrency: z.number().int().min(1).max(256).default(16),
@@ -37,7 +46,11 @@ export const EngineOptionsSchema = z.object({
   owner: z.string().default(`${hostname()}:${process.pid}`),
   prices: RequestPricesSchema.default(RequestPricesSchema.parse({})),
   /** How long the index cache remembers an index no longer listed (dedup bases of long backups). */
-  indexRetentionSeconds: z.number().int().min(0).default(14 * 24 * HOUR),
+  indexRetentionSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .default(14 * 24 * HOUR),
 });
 export type EngineOptions = z.infer<typeof EngineOptionsSchema>;
 export type EngineOptionsInput = z.input<typeof EngineOptionsSchema>;

@@ -16,7 +16,14 @@ export {
   MAX_DELETE_BATCH,
 } from "./delete.ts";
 export { hexKeyRanges, type KeyRange, shardCountFor } from "./key-ranges.ts";
-export { type ListedObject, type ListedPage, listObjects, listPages, listRangesInParallel, type RangePage } from "./list.ts";
+export {
+  type ListedObject,
+  type ListedPage,
+  listObjects,
+  listPages,
+  listRangesInParallel,
+  type RangePage,
+} from "./list.ts";
 export {
   ConditionalWriteUnsupportedError,
   deleteObject,

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { badChunkTime, chunkTime, computeCutoff, countKept, countRemoved, decide } from "../../../src/engine/classify.ts";
+import {
+  badChunkTime,
+  chunkTime,
+  computeCutoff,
+  countKept,
+  countRemoved,
+  decide,
+} from "../../../src/engine/classify.ts";
 import { emptyCounters } from "../../../src/engine/counters.ts";
 
 const DAY = 86_400;
@@ -9,9 +16,27 @@ const GRACE = DAY + 300;
 describe("computeCutoff (PBS: min_atime = phase1 − grace, or oldest writer − 300 s)", () => {
   const cases = [
     { name: "no running backup", start: 10 * DAY, writer: undefined, minAtime: 10 * DAY - GRACE, oldest: 10 * DAY },
-    { name: "writer newer than the cutoff", start: 10 * DAY, writer: 10 * DAY - 3600, minAtime: 10 * DAY - GRACE, oldest: 10 * DAY - 3600 },
-    { name: "writer older than the cutoff", start: 10 * DAY, writer: 8 * DAY, minAtime: 8 * DAY - 300, oldest: 8 * DAY },
-    { name: "writer in the future counts as now", start: 10 * DAY, writer: 11 * DAY, minAtime: 10 * DAY - GRACE, oldest: 10 * DAY },
+    {
+      name: "writer newer than the cutoff",
+      start: 10 * DAY,
+      writer: 10 * DAY - 3600,
+      minAtime: 10 * DAY - GRACE,
+      oldest: 10 * DAY - 3600,
+    },
+    {
+      name: "writer older than the cutoff",
+      start: 10 * DAY,
+      writer: 8 * DAY,
+      minAtime: 8 * DAY - 300,
+      oldest: 8 * DAY,
+    },
+    {
+      name: "writer in the future counts as now",
+      start: 10 * DAY,
+      writer: 11 * DAY,
+      minAtime: 10 * DAY - GRACE,
+      oldest: 10 * DAY,
+    },
   ];
   for (const c of cases) {
     test(c.name, () => {
