@@ -1,9 +1,14 @@
 /**
  * MarkTable micro-benchmark: ns per operation and bytes per entry at 10M random digests (default; pass a count to
- * change it). Run: `node --expose-gc bench/mark-table.ts [entries]`.
+ * change it), plus the marker cache written and loaded at that size. Each timing is the first run of that code path
+ * (JIT warm-up included), as in a GC run. Run: `node --expose-gc bench/mark-table.ts [entries]`.
  */
 import { randomFillSync } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { MarkTable } from "../src/engine/mark-table.ts";
+import { loadMarkerCache, writeMarkerCache } from "../src/engine/marker-cache.ts";
 
 const entries = Number(process.argv[2] ?? 10_000_000);
 const STRIDE = 32;
@@ -15,13 +20,22 @@ function randomDigests(count: number): Buffer {
   return bytes;
 }
 
-function time(label: string, ops: number, run: () => number): void {
-  const start = process.hrtime.bigint();
-  const check = run();
-  const ns = Number(process.hrtime.bigint() - start);
+function report(label: string, ops: number, ns: number, check: unknown): void {
   console.log(
     `${label.padEnd(44)} ${(ns / ops).toFixed(1).padStart(7)} ns/op  ${(ns / 1e6).toFixed(0).padStart(6)} ms  (${check})`,
   );
+}
+
+function time(label: string, ops: number, run: () => number): void {
+  const start = process.hrtime.bigint();
+  const check = run();
+  report(label, ops, Number(process.hrtime.bigint() - start), check);
+}
+
+async function timeAsync(label: string, ops: number, run: () => Promise<unknown>): Promise<void> {
+  const start = process.hrtime.bigint();
+  const check = await run();
+  report(label, ops, Number(process.hrtime.bigint() - start), check);
 }
 
 function rssMiB(): string {
@@ -34,6 +48,15 @@ const digests = randomDigests(entries);
 const absent = randomDigests(Math.min(entries, 1_000_000));
 const hexCount = Math.min(entries, 1_000_000);
 const hexes = Array.from({ length: hexCount }, (_, i) => digests.toString("hex", i * STRIDE, i * STRIDE + STRIDE));
+/**
+ * The sweep sees EVERY digest in key order (S3 lists lexicographically), so it walks the table front to back. Same
+ * density here without 10M strings: all digests whose first byte is < 26 (~1/10 of them), sorted.
+ */
+const sortedHexes: string[] = [];
+for (let i = 0; i < entries; i++) {
+  if (digests[i * STRIDE]! < 26) sortedHexes.push(digests.toString("hex", i * STRIDE, i * STRIDE + STRIDE));
+}
+sortedHexes.sort();
 const t0 = 1_700_000_000;
 const rssBefore = Number(rssMiB());
 console.log(`inputs ready, rss ${rssBefore} MiB`);
@@ -60,6 +83,13 @@ for (const presized of [true, false]) {
       for (let i = 0; i < entries; i++) if (table!.mark(digests, i * STRIDE, t0 + 1)) added += 1;
       return added;
     });
+    time("markAll existing (index-sized lists of 4096)", entries, () => {
+      let added = 0;
+      for (let i = 0; i < entries; i += 4096) {
+        added += table!.markAll(digests.subarray(i * STRIDE, Math.min(entries, i + 4096) * STRIDE), t0 + 1);
+      }
+      return added;
+    });
     time("timeOf hit", entries, () => {
       let sum = 0;
       for (let i = 0; i < entries; i++) sum += table!.timeOf(digests, i * STRIDE) - t0;
@@ -73,6 +103,11 @@ for (const presized of [true, false]) {
     time(`timeOfHex hit (${hexCount} strings)`, hexCount, () => {
       let sum = 0;
       for (let i = 0; i < hexCount; i++) sum += table!.timeOfHex(hexes[i]!) - t0;
+      return sum;
+    });
+    time(`seenTimeOfHex, key order (${sortedHexes.length} strings)`, sortedHexes.length, () => {
+      let sum = 0;
+      for (const hex of sortedHexes) sum += table!.seenTimeOfHex(hex) - t0;
       return sum;
     });
     time(`markHex existing (${hexCount} strings)`, hexCount, () => {
@@ -108,6 +143,20 @@ for (const presized of [true, false]) {
       }
       return records;
     });
+  }
+  if (presized) {
+    const dir = await mkdtemp(path.join(tmpdir(), "chunkgc-bench-"));
+    const identity = { endpoint: "http://bench", bucket: "b", store: "s" };
+    await timeAsync("writeMarkerCache (per entry)", entries, async () => {
+      const written = await writeMarkerCache(dir, identity, table!, { minTime: 0, now: new Date() });
+      return `${written.entries} entries, ${(written.bytes / 2 ** 20).toFixed(1)} MiB`;
+    });
+    const loaded = new MarkTable(1 << 16);
+    await timeAsync("loadMarkerCache into an empty table (per entry)", entries, async () => {
+      const status = await loadMarkerCache(dir, identity, loaded);
+      return `${status.state}, ${loaded.size} entries, capacity ${loaded.capacity}`;
+    });
+    await rm(dir, { recursive: true, force: true });
   }
   table = undefined;
   rssMiB();

@@ -36,7 +36,9 @@ const CHECKSUM_SIZE = 32;
 const DIGEST_SIZE = 32;
 const FILE_SUFFIX = ".idx";
 const TEMP_MARK = ".tmp-";
-/** Parallel unlinks when dropping entries and orphans. */
+/** An index file's metadata (one catalog entry as JSON) is never anywhere near this. */
+const MAX_META_LENGTH = 1 << 20;
+/** Parallel file operations (unlinks, metadata reads). */
 const FILE_CONCURRENCY = 16;
 /** Catalog lines per write. */
 const LINES_PER_WRITE = 2048;
@@ -145,6 +147,29 @@ function encodeIndexFile(entry: IndexCatalogEntry, digests: Uint8Array): Buffer 
   return body;
 }
 
+/** The catalog entry stored in an index file's header (without reading its digests), if it looks valid. */
+async function readIndexMeta(file: string): Promise<IndexCatalogEntry | undefined> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(file, "r");
+    const header = Buffer.alloc(FILE_HEADER_SIZE);
+    const { bytesRead } = await handle.read(header, 0, FILE_HEADER_SIZE, 0);
+    if (bytesRead !== FILE_HEADER_SIZE || !header.subarray(0, 8).equals(FILE_MAGIC)) return undefined;
+    if (header.readUInt32LE(8) !== FILE_VERSION) return undefined;
+    const metaLength = header.readUInt32LE(12);
+    if (metaLength > MAX_META_LENGTH) return undefined;
+    const meta = Buffer.alloc(metaLength);
+    const read = await handle.read(meta, 0, metaLength, FILE_HEADER_SIZE);
+    if (read.bytesRead !== metaLength) return undefined;
+    const parsed = catalogEntrySchema.safeParse(JSON.parse(meta.toString("utf8")));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
 type CatalogLoad =
   | { status: "loaded"; entries: IndexCatalogEntry[] }
   | { status: "missing" }
@@ -236,14 +261,17 @@ export class IndexCache {
   static async open(
     dir: string,
     identity: CacheIdentity,
-  ): Promise<{ cache: IndexCache; status: IndexCacheStatus; reason?: string }> {
+  ): Promise<{ cache: IndexCache; status: IndexCacheStatus; reason?: string; rebuilt: number }> {
     await mkdir(path.join(dir, INDEX_DIR), { recursive: true });
     const loaded = await readCatalog(path.join(dir, INDEX_CATALOG_FILE), identityText(identity));
     const cache = new IndexCache(dir, identity, loaded.status === "loaded" ? loaded.entries : []);
+    // A lost or damaged catalog is rebuilt from the index files' own metadata, pruned snapshots included.
+    const rebuilt = loaded.status === "missing" || loaded.status === "corrupt" ? await cache.#rebuildFromFiles() : 0;
     if (loaded.status === "corrupt" || loaded.status === "foreign") {
-      return { cache, status: loaded.status, reason: loaded.reason };
+      const reason = rebuilt > 0 ? `${loaded.reason}; rebuilt ${rebuilt} entries from index files` : loaded.reason;
+      return { cache, status: loaded.status, reason, rebuilt };
     }
-    return { cache, status: loaded.status };
+    return { cache, status: loaded.status, rebuilt };
   }
 
   /** Number of catalog entries. */
@@ -324,9 +352,14 @@ export class IndexCache {
   touch(key: string, fields: Partial<IndexCatalogEntry>): boolean {
     const entry = this.#entries.get(key);
     if (!entry) return false;
-    const updated = { ...entry, ...fields, key };
-    if (fields.etag !== undefined) updated.etag = normalizeEtag(fields.etag);
-    this.#put(updated);
+    const updated: IndexCatalogEntry = { ...entry };
+    for (const [name, value] of Object.entries(fields) as Array<[keyof IndexCatalogEntry, unknown]>) {
+      if (value !== undefined && name !== "key") (updated as Record<string, unknown>)[name] = value;
+    }
+    updated.etag = normalizeEtag(updated.etag);
+    const checked = catalogEntrySchema.safeParse(updated);
+    if (!checked.success) throw new RangeError(`${key}: invalid catalog fields: ${checked.error.message}`);
+    this.#put(checked.data);
     return true;
   }
 
@@ -380,6 +413,34 @@ export class IndexCache {
     const group = this.#groups.get(entry.groupPath);
     group?.delete(key);
     if (group?.size === 0) this.#groups.delete(entry.groupPath);
+  }
+
+  /** Adds the entry of every index file of this identity (its name must be the one its key maps to). */
+  async #rebuildFromFiles(): Promise<number> {
+    const limit = pLimit(FILE_CONCURRENCY);
+    const root = path.join(this.dir, INDEX_DIR);
+    const reads: Promise<IndexCatalogEntry | undefined>[] = [];
+    for (const folder of await readdir(root, { withFileTypes: true })) {
+      if (!folder.isDirectory()) continue;
+      const folderPath = path.join(root, folder.name);
+      for (const name of await readdir(folderPath)) {
+        if (!name.endsWith(FILE_SUFFIX)) continue;
+        const file = path.join(folderPath, name);
+        reads.push(
+          limit(async () => {
+            const meta = await readIndexMeta(file);
+            return meta && this.fileOf(meta.key) === file ? meta : undefined;
+          }),
+        );
+      }
+    }
+    let rebuilt = 0;
+    for (const meta of await Promise.all(reads)) {
+      if (!meta || this.#entries.has(meta.key)) continue;
+      this.#put(meta);
+      rebuilt += 1;
+    }
+    return rebuilt;
   }
 
   async #removeOrphans(limit: ReturnType<typeof pLimit>): Promise<number> {

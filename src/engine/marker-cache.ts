@@ -54,6 +54,8 @@ const CHECKSUM_SIZE = 32;
 const MAX_IDENTITY_LENGTH = 64 * 1024;
 /** Records per read/write: 1 MiB of I/O at a time. */
 const IO_RECORDS = 65536;
+/** The loader sizes the table for the cache's entries times this. */
+const LOAD_HEADROOM = 1.125;
 /** More entries than this in a header can only be damage (the table holds at most ~2^28). */
 const MAX_ENTRIES = 2 ** 32;
 
@@ -174,7 +176,7 @@ async function readHeader(handle: FileHandle, fileSize: number): Promise<ParsedH
 
 /**
  * Loads the marker cache of `dir` into `table` (each record through `table.mark`, so existing entries keep the later
- * time). Only a "loaded" status modifies the table. Throws MarkerCacheError only if the file, after passing
+ * time), after reserving room for its entries plus 1/8. Only a "loaded" status modifies the table. Throws MarkerCacheError only if the file, after passing
  * verification, reads differently the second time (another writer, failing storage): the table then holds
  * unverified entries, and the run must not go on with it.
  */
@@ -215,7 +217,8 @@ export async function loadMarkerCache(
     }
 
     // Pass 2: mark, hashing again what was actually used.
-    table.reserve(table.size + header.entries);
+    // Room for the cache plus 1/8 for the chunks this run adds, so that the first new marks do not double the table.
+    table.reserve(Math.ceil((table.size + header.entries) * LOAD_HEADROOM));
     const again = createHash("sha256").update(header.bytes);
     const complete = await forEachRecordPiece(handle, recordsStart, header.entries, (piece) => {
       again.update(piece);

@@ -153,6 +153,9 @@ describe("index cache", () => {
     await cache.store(entryFor(keyC, c, { groupPath: "store1/.cnt/ns/x/ct/7/", kind: "dynamic" }), c);
     assert.equal(cache.touch(keyB, { finished: true, lastSeenMs: 1_001 * HOUR }), true);
     assert.equal(cache.touch("store1/.cnt/unknown", { finished: true }), false);
+    assert.equal(cache.touch(keyA, { finished: undefined, key: "other" }), true, "undefined fields and key ignored");
+    assert.equal(cache.entry(keyA)?.finished, true);
+    assert.throws(() => cache.touch(keyA, { lastSeenMs: Number.NaN }), RangeError);
     await cache.save({ nowMs: 1_001 * HOUR, retainUnseenMs: 24 * HOUR });
 
     const reopened = await IndexCache.open(dir, identity);
@@ -235,12 +238,40 @@ describe("index cache", () => {
       await writeFile(catalog, text);
       const opened = await IndexCache.open(dir, identity);
       assert.equal(opened.status, "corrupt", name);
-      assert.ok(opened.reason, name);
-      assert.equal(opened.cache.size, 0, name);
-      assert.equal(opened.cache.entry(key), undefined);
+      assert.match(opened.reason ?? "", /rebuilt 1 entries from index files/, name);
+      assert.equal(opened.rebuilt, 1, name);
+      assert.deepEqual(opened.cache.entry(key), { ...entry, etag: "0123456789abcdef" }, `${name}: entry rebuilt`);
       assert.deepEqual(await opened.cache.lookup(key, entry.etag, entry.size), digests, name);
-      assert.deepEqual(opened.cache.entry(key), { ...entry, etag: "0123456789abcdef" }, `${name}: entry restored`);
     }
+  });
+
+  it("a lost catalog is rebuilt from the index files, pruned snapshots included", async () => {
+    const dir = freshDir();
+    const { cache } = await IndexCache.open(dir, identity);
+    const stored: IndexCatalogEntry[] = [];
+    for (let i = 0; i < 20; i++) {
+      const digests = new Uint8Array(randomBytes(32 * (i + 1)));
+      const entry = entryFor(`store1/.cnt/vm/9/2025-06-${String(i + 1).padStart(2, "0")}T00:00:00Z/a.fidx`, digests);
+      await cache.store(entry, digests);
+      stored.push({ ...entry, etag: "0123456789abcdef" });
+    }
+    await cache.save({ nowMs: stored[0]!.lastSeenMs, retainUnseenMs: HOUR });
+    // A stray file that is not an index file, and a valid one of another identity, are not adopted.
+    const otherIdentity = (await IndexCache.open(freshDir(), { ...identity, store: "other" })).cache;
+    const strayKey = "store1/.cnt/vm/9/2025-07-01T00:00:00Z/a.fidx";
+    await otherIdentity.store(entryFor(strayKey, new Uint8Array(32)), new Uint8Array(32));
+    const strayFile = path.join(dir, INDEX_DIR, "ab", path.basename(otherIdentity.fileOf(strayKey)));
+    await mkdir(path.dirname(strayFile), { recursive: true });
+    await writeFile(strayFile, await readFile(otherIdentity.fileOf(strayKey)));
+    await writeFile(path.join(dir, INDEX_DIR, "ab", "junk.idx"), "junk");
+    await rm(path.join(dir, INDEX_CATALOG_FILE));
+
+    const opened = await IndexCache.open(dir, identity);
+    assert.equal(opened.status, "missing");
+    assert.equal(opened.rebuilt, 20);
+    const rebuilt = opened.cache.entriesOfGroup("store1/.cnt/vm/100/").sort((a, b) => a.key.localeCompare(b.key));
+    assert.deepEqual(rebuilt, stored);
+    assert.equal(opened.cache.entry(strayKey), undefined);
   });
 
   it("a foreign catalog is reported and its index files are never hits, then removed on save", async () => {
@@ -255,6 +286,7 @@ describe("index cache", () => {
     const other = { ...identity, bucket: "other-bucket" };
     const opened = await IndexCache.open(dir, other);
     assert.equal(opened.status, "foreign");
+    assert.equal(opened.rebuilt, 0);
     assert.match(opened.reason ?? "", /belongs to/);
     assert.equal(opened.cache.size, 0);
     assert.equal(await opened.cache.lookup(key, entry.etag, entry.size), undefined);
