@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { z } from "zod";
 import {
@@ -26,6 +27,8 @@ export const LockRecordSchema = z.object({
   renewedAt: z.string(),
   expiresAtMs: z.number(),
   released: z.boolean().default(false),
+  /** Unique per attempt: recognises our own write when a retried conditional PUT answers 412. */
+  token: z.string().default(""),
 });
 export type LockRecord = z.infer<typeof LockRecordSchema>;
 
@@ -103,11 +106,23 @@ async function newestLock(s3: S3Context, store: string, signal?: AbortSignal) {
           renewedAt: new Date(fetched.lastModifiedMs).toISOString(),
           expiresAtMs: fetched.lastModifiedMs + 15 * 60_000,
           released: false,
+          token: "",
         };
     return { newestGeneration, newest: record, stale };
   } catch (error) {
     if (error instanceof ObjectNotFoundError) return { newestGeneration, stale };
     throw error;
+  }
+}
+
+/** A conditional PUT whose first attempt succeeded but whose answer was lost is retried and sees 412: ours anyway. */
+async function isOurWrite(s3: S3Context, key: string, token: string, signal?: AbortSignal): Promise<boolean> {
+  try {
+    const { bytes } = await getObjectBytes(s3, key, signal);
+    const parsed = LockRecordSchema.safeParse(JSON.parse(Buffer.from(bytes).toString("utf8")));
+    return parsed.success && parsed.data.token === token;
+  } catch {
+    return false;
   }
 }
 
@@ -140,9 +155,11 @@ export class DatastoreLock {
         renewedAt: now.toISOString(),
         expiresAtMs: now.getTime() + options.leaseMs,
         released: false,
+        token: randomUUID(),
       };
       const key = lockKey(options.store, record.generation);
-      if ((await putIfAbsent(s3, key, JSON.stringify(record), options.signal)) === "created") {
+      const outcome = await putIfAbsent(s3, key, JSON.stringify(record), options.signal);
+      if (outcome === "created" || (await isOurWrite(s3, key, record.token, options.signal))) {
         const lock = new DatastoreLock(s3, options, record);
         // Older generations only document history; the newest one is all that counts.
         for (const old of stale) await deleteObject(s3, old, options.signal).catch(() => undefined);

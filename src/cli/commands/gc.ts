@@ -22,13 +22,19 @@ interface GcCliOptions extends S3CliOptions {
   deleteConcurrency: number;
   deleteBatchSize: number;
   indexConcurrency: number;
+  deleteRoundSize: number;
   acknowledgeInUse?: boolean | string;
   terminationMessageFile?: string;
   prices?: string;
   lockLease: number;
 }
 
-const EXIT_BY_RESULT = { succeeded: EXIT.ok, failed: EXIT.error, aborted: EXIT.safetyAbort, "lock-busy": EXIT.lockBusy };
+const EXIT_BY_RESULT = {
+  succeeded: EXIT.ok,
+  failed: EXIT.error,
+  aborted: EXIT.safetyAbort,
+  "lock-busy": EXIT.lockBusy,
+};
 
 function duration(flag: string) {
   return (value: string) => {
@@ -51,9 +57,13 @@ function instant(value: string): Date {
 const truthy = (value: boolean | string | undefined) => value === true || value === "true" || value === "1";
 
 export function registerGcCommand(program: Command): void {
-  const command = program.command("gc").description("garbage-collect a PBS datastore on S3 (mark, sweep, marker cache)");
+  const command = program
+    .command("gc")
+    .description("garbage-collect a PBS datastore on S3 (mark, sweep, marker cache)");
   addS3Options(command)
-    .addOption(new Option("--store <name>", "datastore name (bucket prefix)").env("CHUNKGC_STORE").makeOptionMandatory())
+    .addOption(
+      new Option("--store <name>", "datastore name (bucket prefix)").env("CHUNKGC_STORE").makeOptionMandatory(),
+    )
     .addOption(
       new Option("--cache-dir <dir>", "marker and index cache directory (the PVC mount)")
         .env("CHUNKGC_CACHE_DIR")
@@ -103,6 +113,12 @@ export function registerGcCommand(program: Command): void {
         .argParser(positiveInteger("--index-concurrency")),
     )
     .addOption(
+      new Option("--delete-round-size <n>", "deletion candidates per recheck-and-delete round")
+        .env("CHUNKGC_DELETE_ROUND_SIZE")
+        .default(50_000)
+        .argParser(positiveInteger("--delete-round-size")),
+    )
+    .addOption(
       new Option("--acknowledge-in-use", "delete even though .in-use names an attached PBS host").env(
         "CHUNKGC_ACKNOWLEDGE_IN_USE",
       ),
@@ -147,6 +163,7 @@ export function registerGcCommand(program: Command): void {
             deleteConcurrency: options.deleteConcurrency,
             deleteBatchSize: Math.min(1000, options.deleteBatchSize),
             indexConcurrency: options.indexConcurrency,
+            roundSize: options.deleteRoundSize,
             acknowledgeInUse: truthy(options.acknowledgeInUse),
             lockLeaseSeconds: options.lockLease,
             ...(options.prices ? { prices: parsePrices(options.prices) } : {}),

@@ -11,11 +11,13 @@ const record = (overrides: Partial<LockRecord> = {}): LockRecord => ({
   renewedAt: "",
   expiresAtMs: 10_000,
   released: false,
+  token: "t",
   ...overrides,
 });
 
 describe("lock verdict", () => {
-  test("no lock yet: take generation 1", () => assert.deepEqual(lockVerdict(undefined, 0, 0), { action: "take", generation: 1 }));
+  test("no lock yet: take generation 1", () =>
+    assert.deepEqual(lockVerdict(undefined, 0, 0), { action: "take", generation: 1 }));
   test("a live lease is busy", () => assert.equal(lockVerdict(record(), 3, 9_999).action, "busy"));
   test("an expired lease is taken over with the next generation", () =>
     assert.deepEqual(lockVerdict(record(), 3, 10_000), { action: "take", generation: 4 }));

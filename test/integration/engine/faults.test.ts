@@ -1,0 +1,122 @@
+/**
+ * Faults between the engine and a real S3 server (a fault-injecting proxy): 503 SlowDown, connection resets and
+ * partial DeleteObjects failures. The run completes or fails cleanly, never deletes a referenced chunk and never
+ * counts a deletion S3 did not confirm.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import type { S3Context } from "../../../src/s3/index.ts";
+import { expectedOutcome } from "../../../src/seed/index.ts";
+import {
+  allKeys,
+  freshBucketContext,
+  nowBetweenWaves,
+  runEngine,
+  type Seeded,
+  seed,
+  tempCacheDir,
+} from "../../support/engine.ts";
+import { startFaultProxy } from "../../support/fault-proxy.ts";
+import { s3TestServers } from "../../support/s3-servers.ts";
+
+const servers = await s3TestServers();
+const GRACE = 60;
+
+for (const server of servers) {
+  describe(`faults in front of ${server.name}`, () => {
+    let s3: S3Context;
+    let seeded: Seeded;
+    before(async () => {
+      s3 = await freshBucketContext(server, "faults");
+      seeded = await seed(s3, {
+        store: "s",
+        chunks: 300,
+        garbageChunks: 250,
+        freshChunks: 10,
+        snapshots: 6,
+        groups: 2,
+        badUnreferenced: 2,
+      });
+    });
+    after(() => s3.close());
+
+    const expectationAt = (now: Date) =>
+      expectedOutcome(seeded.plan, {
+        nowSeconds: Math.floor(now.getTime() / 1000),
+        graceSeconds: GRACE,
+        maxBackupDurationSeconds: 48 * 3600,
+        waves: seeded.report.waves,
+      });
+
+    test("SlowDown and resets on every kind of request: retried, and the counters still equal the oracle", async () => {
+      const proxy = await startFaultProxy(server.endpoint, { slowDownRate: 0.15, resetRate: 0.05 });
+      try {
+        const now = nowBetweenWaves(seeded.report, GRACE);
+        const report = await runEngine(
+          s3,
+          { ...server, endpoint: proxy.endpoint },
+          {
+            store: "s",
+            cacheDir: tempCacheDir("faults"),
+            graceSeconds: GRACE,
+            now,
+            deleteBatchSize: 50,
+            listConcurrency: 4,
+          },
+        );
+        assert.ok(proxy.injected.slowDown > 0 && proxy.injected.reset > 0, JSON.stringify(proxy.injected));
+        assert.equal(report.result, "succeeded", report.message);
+        const expected = expectationAt(now);
+        assert.deepEqual(report.counters, expected.counters);
+        const remaining = await allKeys(s3, "s/");
+        for (const key of expected.keptKeys) assert.ok(remaining.has(key), `${key} must survive`);
+        for (const key of expected.removedKeys) assert.ok(!remaining.has(key));
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    test("keys a DeleteObjects answer reports as failed are not counted, and the run fails naming them", async () => {
+      // A fresh datastore in the same bucket: the first test collected the other one already.
+      const store = "t";
+      const own = await seed(s3, {
+        store,
+        chunks: 100,
+        garbageChunks: 80,
+        freshChunks: 5,
+        snapshots: 4,
+        groups: 2,
+        junkKeys: false,
+        neighbourStore: false,
+      });
+      const now = nowBetweenWaves(own.report, GRACE);
+      const expected = expectedOutcome(own.plan, {
+        nowSeconds: Math.floor(now.getTime() / 1000),
+        graceSeconds: GRACE,
+        maxBackupDurationSeconds: 48 * 3600,
+        waves: own.report.waves,
+      });
+      const failing = new Set([...expected.removedKeys].slice(0, 3));
+      const proxy = await startFaultProxy(server.endpoint, { failDeleteKeys: (key) => failing.has(key) });
+      try {
+        const report = await runEngine(
+          s3,
+          { ...server, endpoint: proxy.endpoint },
+          { store, cacheDir: tempCacheDir("partial"), graceSeconds: GRACE, now },
+        );
+        assert.equal(report.result, "failed");
+        assert.equal(report.deleteFailures.count, 3);
+        assert.deepEqual(new Set(report.deleteFailures.sample.map((error) => error.key)), failing);
+        assert.equal(
+          report.counters.removedChunks + report.counters.removedBad,
+          expected.removedKeys.size - 3,
+          "unconfirmed deletions are not counted",
+        );
+        const remaining = await allKeys(s3, `${store}/`);
+        for (const key of expected.keptKeys) assert.ok(remaining.has(key), `${key} must survive`);
+      } finally {
+        await proxy.close();
+      }
+    });
+  });
+}
