@@ -1,0 +1,121 @@
+{{/* The chart's name, or nameOverride. */}}
+{{- define "chunkgc.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The release's full name: the release name when it already contains the chart name. At most 63 characters. */}}
+{{- define "chunkgc.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "chunkgc.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Selector labels of the operator pods. The component keeps them apart from the run pods (component gc-run). */}}
+{{- define "chunkgc.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "chunkgc.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{- define "chunkgc.labels" -}}
+helm.sh/chart: {{ include "chunkgc.chart" . }}
+{{ include "chunkgc.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: chunkgc
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Labels of objects that are not the operator itself (RBAC, the run ServiceAccount). */}}
+{{- define "chunkgc.commonLabels" -}}
+helm.sh/chart: {{ include "chunkgc.chart" . }}
+app.kubernetes.io/name: {{ include "chunkgc.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: chunkgc
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "chunkgc.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "chunkgc.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "chunkgc.runServiceAccountName" -}}
+{{- default (printf "%s-run" (include "chunkgc.fullname" . | trunc 59 | trimSuffix "-")) .Values.runServiceAccount.name }}
+{{- end }}
+
+{{/* repository:tag or repository@digest; the tag defaults to the chart's appVersion. */}}
+{{- define "chunkgc.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* "true" when the operator runs with --leader-elect. */}}
+{{- define "chunkgc.leaderElect" -}}
+{{- if or .Values.leaderElection.enabled (gt (int .Values.replicas) 1) }}true{{- end }}
+{{- end }}
+
+{{/* The watched namespaces, validated: unique, non-empty names. */}}
+{{- define "chunkgc.watchNamespaces" -}}
+{{- $seen := dict }}
+{{- range .Values.watchNamespaces }}
+{{- if not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" (toString .)) }}
+{{- fail (printf "watchNamespaces: %q is not a namespace name" (toString .)) }}
+{{- end }}
+{{- if hasKey $seen . }}
+{{- fail (printf "watchNamespaces: %q is listed twice" .) }}
+{{- end }}
+{{- $_ := set $seen . true }}
+{{- end }}
+{{- join "," .Values.watchNamespaces }}
+{{- end }}
+
+{{/*
+The rules the operator needs in every namespace it watches, and nothing more:
+read GarbageCollections and write their status; create and clean up run Jobs; read their pods (termination
+message); check that a credentials Secret exists (get only: never list or watch Secrets); manage marker-cache claims;
+record Events (core and events.k8s.io).
+*/}}
+{{- define "chunkgc.operatorRules" -}}
+- apiGroups: ["chunkgc.io"]
+  resources: ["garbagecollections"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["chunkgc.io"]
+  resources: ["garbagecollections/status"]
+  verbs: ["patch", "update"]
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["create", "get", "list", "watch", "delete"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
+- apiGroups: [""]
+  resources: ["persistentvolumeclaims"]
+  verbs: ["get", "create", "list", "watch", "delete"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}
