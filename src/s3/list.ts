@@ -1,7 +1,15 @@
-import { ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { Readable } from "node:stream";
+import { text } from "node:stream/consumers";
+import {
+  ListObjectsV2Command,
+  type ListObjectsV2CommandInput,
+  type ListObjectsV2CommandOutput,
+} from "@aws-sdk/client-s3";
+import type { DeserializeMiddleware, HttpResponse } from "@smithy/types";
 import { mergeParallel } from "../util/parallel-merge.ts";
 import type { S3Context } from "./client.ts";
 import { isWithinUpperBound, type KeyRange } from "./key-ranges.ts";
+import { type ParsedListPage, parseListObjectsV2 } from "./list-xml.ts";
 
 /** What the GC needs of a listed object, kept small: millions of these pass through a run. */
 export interface ListedObject {
@@ -22,6 +30,67 @@ export interface ListOptions {
   readonly delimiter?: string;
   readonly pageSize?: number;
   readonly signal?: AbortSignal;
+  /**
+   * "streaming" (default): the SDK signs, sends and retries, chunkgc parses the XML with a SAX parser; "sdk": the
+   * SDK's own deserializer (several times the client CPU per page: see bench/list-parse.ts).
+   */
+  readonly parser?: ListParser;
+}
+
+export type ListParser = "streaming" | "sdk";
+
+const EMPTY_LIST_RESULT = "<ListBucketResult></ListBucketResult>";
+
+/**
+ * Sits inside the SDK's deserializer: takes the raw body of a successful answer, parses it with the streaming parser
+ * into `holder`, and hands the SDK an empty result to deserialize. Error answers pass through untouched, so the
+ * SDK's error handling and retries stay as they are.
+ */
+function streamingListMiddleware(holder: {
+  page?: ParsedListPage;
+}): DeserializeMiddleware<ListObjectsV2CommandInput, ListObjectsV2CommandOutput> {
+  return (next) => async (args) => {
+    const result = await next(args);
+    const response = result.response as HttpResponse;
+    if (response.statusCode >= 200 && response.statusCode < 300 && response.body) {
+      holder.page = parseListObjectsV2(await text(response.body as Readable));
+      response.body = Readable.from([Buffer.from(EMPTY_LIST_RESULT)]);
+      delete response.headers["content-length"];
+    }
+    return result;
+  };
+}
+
+async function fetchPage(
+  s3: S3Context,
+  input: ListObjectsV2CommandInput,
+  parser: ListParser,
+  signal?: AbortSignal,
+): Promise<ParsedListPage> {
+  const command = new ListObjectsV2Command(input);
+  if (parser === "sdk") {
+    const response = await s3.client.send(command, { abortSignal: signal });
+    return {
+      objects: (response.Contents ?? []).map((item) => ({
+        key: item.Key ?? "",
+        size: item.Size ?? 0,
+        lastModifiedMs: item.LastModified?.getTime() ?? 0,
+        etag: item.ETag ?? "",
+      })),
+      commonPrefixes: (response.CommonPrefixes ?? []).map((entry) => entry.Prefix ?? ""),
+      isTruncated: response.IsTruncated === true,
+      ...(response.NextContinuationToken ? { nextContinuationToken: response.NextContinuationToken } : {}),
+    };
+  }
+  const holder: { page?: ParsedListPage } = {};
+  command.middlewareStack.add(streamingListMiddleware(holder), {
+    step: "deserialize",
+    priority: "low",
+    name: "chunkgcStreamingList",
+  });
+  await s3.client.send(command, { abortSignal: signal });
+  if (!holder.page) throw new Error("the streaming list parser saw no response body");
+  return holder.page;
 }
 
 /** One ListObjectsV2 page after another, sequentially; stops at the range's upper bound. */
@@ -31,37 +100,30 @@ export async function* listPages(s3: S3Context, options: ListOptions): AsyncGene
   let first = true;
   while (first || continuationToken !== undefined) {
     options.signal?.throwIfAborted();
-    const response = await s3.client.send(
-      new ListObjectsV2Command({
+    const response = await fetchPage(
+      s3,
+      {
         Bucket: s3.bucket,
         Prefix: options.prefix,
         MaxKeys: options.pageSize ?? 1000,
         ...(options.delimiter ? { Delimiter: options.delimiter } : {}),
         ...(first && range.startAfter !== undefined ? { StartAfter: range.startAfter } : {}),
         ...(continuationToken ? { ContinuationToken: continuationToken } : {}),
-      }),
-      { abortSignal: options.signal },
+      },
+      options.parser ?? "streaming",
+      options.signal,
     );
     first = false;
-    const objects: ListedObject[] = [];
+    let objects = response.objects;
     let reachedBound = false;
-    for (const item of response.Contents ?? []) {
-      const key = item.Key ?? "";
-      if (!isWithinUpperBound(key, range)) {
-        reachedBound = true;
-        break;
-      }
-      objects.push({
-        key,
-        size: item.Size ?? 0,
-        lastModifiedMs: item.LastModified?.getTime() ?? 0,
-        etag: item.ETag ?? "",
-      });
+    const beyond = objects.findIndex((object) => !isWithinUpperBound(object.key, range));
+    if (beyond >= 0) {
+      objects = objects.slice(0, beyond);
+      reachedBound = true;
     }
-    const commonPrefixes = (response.CommonPrefixes ?? []).map((entry) => entry.Prefix ?? "");
-    yield { objects, commonPrefixes };
-    if (reachedBound || !response.IsTruncated) return;
-    continuationToken = response.NextContinuationToken;
+    yield { objects, commonPrefixes: response.commonPrefixes };
+    if (reachedBound || !response.isTruncated) return;
+    continuationToken = response.nextContinuationToken;
     if (!continuationToken) {
       throw new Error(`S3 listing of ${options.prefix} is truncated but has no continuation token`);
     }

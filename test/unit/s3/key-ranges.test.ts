@@ -14,7 +14,22 @@ describe("hexKeyRanges", () => {
     test(`${shards} ranges cover every key under the prefix exactly once`, () => {
       const ranges = hexKeyRanges("s/.chunks/", shards);
       assert.equal(ranges.length, shards);
-      const keys = ["s/.chunks/", "s/.chunks/-", "s/.chunks/.x", "s/.chunks/0000/aa", "s/.chunks/0fff/b", "s/.chunks/10", "s/.chunks/9f/x", "s/.chunks/:odd", "s/.chunks/A", "s/.chunks/a0", "s/.chunks/ffff/ff", "s/.chunks/g", "s/.chunks/zz", "s/.chunks/é"];
+      const keys = [
+        "s/.chunks/",
+        "s/.chunks/-",
+        "s/.chunks/.x",
+        "s/.chunks/0000/aa",
+        "s/.chunks/0fff/b",
+        "s/.chunks/10",
+        "s/.chunks/9f/x",
+        "s/.chunks/:odd",
+        "s/.chunks/A",
+        "s/.chunks/a0",
+        "s/.chunks/ffff/ff",
+        "s/.chunks/g",
+        "s/.chunks/zz",
+        "s/.chunks/é",
+      ];
       for (const key of keys) assert.equal(rangesHolding(ranges, key).length, 1, key);
     });
   }
