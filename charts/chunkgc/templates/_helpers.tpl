@@ -55,7 +55,14 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{- define "chunkgc.runServiceAccountName" -}}
-{{- default (printf "%s-run" (include "chunkgc.fullname" . | trunc 59 | trimSuffix "-")) .Values.runServiceAccount.name }}
+{{- default (include "chunkgc.fullnameWith" (list . "run")) .Values.runServiceAccount.name }}
+{{- end }}
+
+{{/* <full name>-<suffix>, the full name shortened so that the whole stays within 63 characters. Call with (list . "suffix"). */}}
+{{- define "chunkgc.fullnameWith" -}}
+{{- $root := index . 0 }}
+{{- $suffix := index . 1 }}
+{{- printf "%s-%s" (include "chunkgc.fullname" $root | trunc (int (sub 62 (len $suffix))) | trimSuffix "-") $suffix }}
 {{- end }}
 
 {{/* repository:tag or repository@digest; the tag defaults to the chart's appVersion. */}}
