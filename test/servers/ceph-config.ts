@@ -36,6 +36,7 @@ export function cephConfig(input: CephConfigInput): string {
     `log file = ${join(dir, "log", "$name.log")}`,
     // No admin sockets or pid files: nothing outside the cluster directory, no socket path length limits.
     "admin socket = ",
+    `run dir = ${join(dir, "run")}`,
     "pid file = ",
     `mon data = ${join(dir, "mon", "$cluster-$id")}`,
     `osd data = ${join(dir, "osd", "$id")}`,

@@ -45,7 +45,7 @@ export async function start(workDir: string, signal?: AbortSignal): Promise<S3Se
       throw new CephMissingError(error instanceof Error ? error.message.split("\n")[0]! : String(error));
     });
   });
-  for (const sub of ["mon", "osd", "rgw", "log"]) mkdirSync(join(workDir, sub), { recursive: true });
+  for (const sub of ["mon", "osd", "rgw", "log", "run"]) mkdirSync(join(workDir, sub), { recursive: true });
   const conf = join(workDir, "ceph.conf");
   const fsid = randomUUID();
   const [monPort, rgwPort] = [await freePort(), await freePort()];
@@ -63,7 +63,7 @@ export async function start(workDir: string, signal?: AbortSignal): Promise<S3Se
       logPath: join(workDir, "log", `${name}.stdout.log`),
       env,
       cwd: workDir,
-      graceSeconds: 3,
+      graceSeconds: 1,
     });
     processes.push(proc);
     return proc;
@@ -72,7 +72,7 @@ export async function start(workDir: string, signal?: AbortSignal): Promise<S3Se
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
-      // A throwaway cluster: no orderly shutdown needed, all daemons at once (SIGTERM, SIGKILL after the grace).
+      // A throwaway cluster: no orderly shutdown needed, all daemons at once (SIGTERM, SIGKILL 1 s later).
       await Promise.all(processes.map((proc) => proc.stop(15_000)));
       for (const sub of ["mon", "osd", "rgw"]) rmSync(join(workDir, sub), { recursive: true, force: true });
     })();
