@@ -57,6 +57,8 @@ for (let i = 0; i < entries; i++) {
   if (digests[i * STRIDE]! < 26) sortedHexes.push(digests.toString("hex", i * STRIDE, i * STRIDE + STRIDE));
 }
 sortedHexes.sort();
+// Re-create the strings in sorted order, as a listing parser allocates them (else each lookup chases a random pointer).
+for (let i = 0; i < sortedHexes.length; i++) sortedHexes[i] = Buffer.from(sortedHexes[i]!, "latin1").toString("latin1");
 const t0 = 1_700_000_000;
 const rssBefore = Number(rssMiB());
 console.log(`inputs ready, rss ${rssBefore} MiB`);

@@ -35,6 +35,8 @@ export const EngineOptionsSchema = z.object({
   /** Evaluate cutoffs as of this time instead of the clock (tests, what-if dry runs). */
   now: z.date().optional(),
   listConcurrency: z.number().int().min(1).max(256).default(16),
+  /** How list answers are parsed: chunkgc's streaming parser, or the SDK's own (the PBS-style baseline). */
+  listParser: z.enum(["streaming", "sdk"]).default("streaming"),
   deleteConcurrency: z.number().int().min(1).max(64).default(4),
   deleteBatchSize: z.number().int().min(1).max(1000).default(1000),
   indexConcurrency: z.number().int().min(1).max(128).default(8),

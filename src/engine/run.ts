@@ -221,6 +221,7 @@ export async function runGc(
       stats,
       deletionsAllowed,
       listConcurrency: options.listConcurrency,
+      listParser: options.listParser,
       deleteConcurrency: options.deleteConcurrency,
       deleteBatchSize: options.deleteBatchSize,
       roundSize: options.roundSize,

@@ -6,6 +6,7 @@ import {
   deleteBatchWithRetry,
   hexKeyRanges,
   type ListedObject,
+  type ListParser,
   listRangesInParallel,
   type S3Context,
   shardCountFor,
@@ -80,6 +81,7 @@ export interface Sweeper {
   /** False for a dry run and for a datastore in use by PBS without acknowledgement: everything but the delete. */
   readonly deletionsAllowed: boolean;
   readonly listConcurrency: number;
+  readonly listParser: ListParser;
   readonly deleteConcurrency: number;
   readonly deleteBatchSize: number;
   /** Candidates gathered before a recheck-and-delete round. */
@@ -127,6 +129,7 @@ export async function sweepChunks(sweeper: Sweeper): Promise<void> {
     prefix,
     ranges,
     concurrency: sweeper.listConcurrency,
+    parser: sweeper.listParser,
     ...(sweeper.signal ? { signal: sweeper.signal } : {}),
   });
   for await (const page of pages) {

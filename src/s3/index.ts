@@ -19,6 +19,7 @@ export { hexKeyRanges, type KeyRange, shardCountFor } from "./key-ranges.ts";
 export {
   type ListedObject,
   type ListedPage,
+  type ListParser,
   listObjects,
   listPages,
   listRangesInParallel,

@@ -141,6 +141,7 @@ export interface ParallelListOptions {
   readonly concurrency: number;
   readonly pageSize?: number;
   readonly signal?: AbortSignal;
+  readonly parser?: ListParser;
 }
 
 export interface RangePage extends ListedPage {
@@ -157,6 +158,7 @@ export function listRangesInParallel(s3: S3Context, options: ParallelListOptions
           prefix: options.prefix,
           range,
           signal,
+          ...(options.parser ? { parser: options.parser } : {}),
           ...(options.pageSize ? { pageSize: options.pageSize } : {}),
         });
         for await (const page of pages) yield { ...page, rangeIndex };
