@@ -1,0 +1,484 @@
+/**
+ * The Helm chart against the test cluster's real kube-apiserver: `helm install` succeeds in a namespace that enforces
+ * Pod Security "restricted", the CRD is established with the chart's schema, the objects exist, and
+ * SubjectAccessReviews show that the operator's ServiceAccount may do exactly what it needs (where it needs it) and
+ * the run ServiceAccount nothing at all; upgrade turns on leader election, uninstall keeps the CRD. With
+ * `chunkgc operator` present, the Deployment's pod (run by the node agent) becomes Ready and serves /readyz.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import {
+  ApiextensionsV1Api,
+  AppsV1Api,
+  AuthorizationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  RbacAuthorizationV1Api,
+  setHeaderOptions,
+  type V1Pod,
+} from "@kubernetes/client-node";
+import { parse } from "yaml";
+import { CRD_FILE } from "../../src/api/crd.ts";
+import { API_VERSION, CRD_NAME, GROUP, PLURAL } from "../../src/api/index.ts";
+import { testCluster } from "../support/cluster.ts";
+import { CHART_DIR, helm, helmOk, valuesFile } from "../support/helm.ts";
+
+const cluster = await testCluster();
+const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
+const apps = cluster.kubeConfig.makeApiClient(AppsV1Api);
+const rbac = cluster.kubeConfig.makeApiClient(RbacAuthorizationV1Api);
+const authz = cluster.kubeConfig.makeApiClient(AuthorizationV1Api);
+const extensions = cluster.kubeConfig.makeApiClient(ApiextensionsV1Api);
+const custom = cluster.kubeConfig.makeApiClient(CustomObjectsApi);
+const MERGE_PATCH = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  return typeof error === "object" && error !== null && "code" in error && error.code === 404;
+}
+
+/** A TCP port free right now on loopback: the node agent runs pods in the host's network, so 8080 may be taken. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
+    });
+  });
+}
+
+/** True when this checkout's CLI has the `operator` command (another engineer writes it). */
+function operatorCommandExists(): boolean {
+  const result = spawnSync(process.execPath, [join(ROOT, "bin/chunkgc.js"), "operator", "--help"], {
+    encoding: "utf8",
+    timeout: 30_000,
+  });
+  return result.status === 0 && /operator/.test(result.stdout);
+}
+
+const release = `cgc-${Math.random().toString(36).slice(2, 7)}`;
+const fullname = `${release}-chunkgc`;
+const helmGlobal = () => ["--kubeconfig", cluster.kubeconfigPath];
+const installed: { release: string; namespace: string }[] = [];
+
+after(async () => {
+  for (const { release, namespace } of installed) {
+    await helm(["uninstall", release, "--namespace", namespace, "--wait", ...helmGlobal()]).catch(() => {});
+  }
+});
+
+/** Values every install here needs: the node agent runs only the chunkgc repository and refuses probes. */
+function clusterValues(port: number, more: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    image: { repository: "chunkgc", tag: "dev" },
+    livenessProbe: null,
+    readinessProbe: null,
+    metrics: { port },
+    ...more,
+  };
+}
+
+async function install(name: string, namespace: string, values: Record<string, unknown>): Promise<string> {
+  const { stdout } = await helmOk(
+    ["install", name, CHART_DIR, "--namespace", namespace, "--values", valuesFile(values), ...helmGlobal()],
+    { timeoutMs: 180_000 },
+  );
+  installed.push({ release: name, namespace });
+  return stdout;
+}
+
+/** Standard verbs of resources a controller could touch; each (resource, verb) is checked, allowed or denied. */
+const VERBS = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"] as const;
+const NAMESPACED: { group: string; resource: string; subresource?: string }[] = [
+  { group: GROUP, resource: PLURAL },
+  { group: GROUP, resource: PLURAL, subresource: "status" },
+  { group: "batch", resource: "jobs" },
+  { group: "batch", resource: "cronjobs" },
+  { group: "", resource: "pods" },
+  { group: "", resource: "pods", subresource: "log" },
+  { group: "", resource: "pods", subresource: "exec" },
+  { group: "", resource: "secrets" },
+  { group: "", resource: "configmaps" },
+  { group: "", resource: "persistentvolumeclaims" },
+  { group: "", resource: "events" },
+  { group: "events.k8s.io", resource: "events" },
+  { group: "coordination.k8s.io", resource: "leases" },
+  { group: "", resource: "serviceaccounts" },
+  { group: "", resource: "serviceaccounts", subresource: "token" },
+  { group: "apps", resource: "deployments" },
+  { group: "rbac.authorization.k8s.io", resource: "roles" },
+  { group: "rbac.authorization.k8s.io", resource: "rolebindings" },
+];
+const CLUSTER_SCOPED: { group: string; resource: string }[] = [
+  { group: "", resource: "namespaces" },
+  { group: "", resource: "nodes" },
+  { group: "", resource: "persistentvolumes" },
+  { group: "apiextensions.k8s.io", resource: "customresourcedefinitions" },
+  { group: "rbac.authorization.k8s.io", resource: "clusterroles" },
+  { group: "rbac.authorization.k8s.io", resource: "clusterrolebindings" },
+];
+
+const OPERATOR_NEEDS: Record<string, readonly string[]> = {
+  [`${GROUP}/${PLURAL}`]: ["get", "list", "watch"],
+  [`${GROUP}/${PLURAL}/status`]: ["patch", "update"],
+  "batch/jobs": ["create", "get", "list", "watch", "delete"],
+  "/pods": ["get", "list", "watch"],
+  "/secrets": ["get"],
+  "/persistentvolumeclaims": ["get", "create", "list", "watch", "delete"],
+  "/events": ["create", "patch"],
+  "events.k8s.io/events": ["create", "patch"],
+};
+const LEASES_NEED: Record<string, readonly string[]> = {
+  "coordination.k8s.io/leases": ["get", "create", "update", "list", "watch"],
+};
+
+function serviceAccountUser(namespace: string, name: string) {
+  return {
+    user: `system:serviceaccount:${namespace}:${name}`,
+    groups: ["system:serviceaccounts", `system:serviceaccounts:${namespace}`, "system:authenticated"],
+  };
+}
+
+async function allowed(
+  subject: { user: string; groups: string[] },
+  attributes: { namespace?: string; group: string; resource: string; subresource?: string; verb: string },
+): Promise<boolean> {
+  const review = await authz.createSubjectAccessReview({
+    body: {
+      apiVersion: "authorization.k8s.io/v1",
+      kind: "SubjectAccessReview",
+      spec: { ...subject, resourceAttributes: attributes },
+    },
+  });
+  return review.status?.allowed === true;
+}
+
+/**
+ * Every (resource, verb) of the matrix in one namespace ("" = cluster-wide, as a watch of all namespaces asks), as
+ * "allowed" lines; compared with the expectation as a whole so a failure shows every difference at once.
+ */
+async function namespacedMatrix(subject: { user: string; groups: string[] }, namespace: string): Promise<string[]> {
+  const checks = NAMESPACED.flatMap(({ group, resource, subresource }) =>
+    VERBS.map(async (verb) => {
+      const key = `${group}/${resource}${subresource ? `/${subresource}` : ""}`;
+      const attributes = { namespace, group, resource, verb, ...(subresource ? { subresource } : {}) };
+      return (await allowed(subject, attributes)) ? `${key} ${verb}` : undefined;
+    }),
+  );
+  return (await Promise.all(checks)).filter((line): line is string => line !== undefined).sort();
+}
+
+function expectation(...needs: Record<string, readonly string[]>[]): string[] {
+  return needs
+    .flatMap((need) => Object.entries(need).flatMap(([key, verbs]) => verbs.map((v) => `${key} ${v}`)))
+    .sort();
+}
+
+async function clusterScopedGrants(subject: { user: string; groups: string[] }): Promise<string[]> {
+  const checks = CLUSTER_SCOPED.flatMap(({ group, resource }) =>
+    VERBS.map(async (verb) =>
+      (await allowed(subject, { group, resource, verb })) ? `${group}/${resource} ${verb}` : undefined,
+    ),
+  );
+  return (await Promise.all(checks)).filter((line): line is string => line !== undefined);
+}
+
+async function operatorPods(namespace: string, name: string): Promise<V1Pod[]> {
+  const selector = `app.kubernetes.io/instance=${name},app.kubernetes.io/component=operator`;
+  return (await core.listNamespacedPod({ namespace, labelSelector: selector })).items;
+}
+
+describe("helm install of charts/chunkgc (all namespaces)", () => {
+  let namespace = "";
+  let other = "";
+  let port = 0;
+  let crdExistedBefore = false;
+  let notes = "";
+
+  before(async () => {
+    namespace = await cluster.createNamespace("chunkgc-system");
+    other = await cluster.createNamespace("backup");
+    // Pod Security admission (the real plugin) rejects the operator pod unless it is "restricted".
+    await core.patchNamespace(
+      {
+        name: namespace,
+        body: {
+          metadata: {
+            labels: {
+              "pod-security.kubernetes.io/enforce": "restricted",
+              "pod-security.kubernetes.io/enforce-version": "latest",
+            },
+          },
+        },
+      },
+      MERGE_PATCH,
+    );
+    crdExistedBefore = await extensions
+      .readCustomResourceDefinition({ name: CRD_NAME })
+      .then(() => true)
+      .catch((error: unknown) => {
+        if (isNotFound(error)) return false;
+        throw error;
+      });
+    port = await freePort();
+    notes = await install(release, namespace, clusterValues(port));
+  });
+
+  test("the install prints the NOTES with the release and namespace", () => {
+    assert.match(notes, new RegExp(`release ${release} in namespace ${namespace}`));
+    assert.match(notes, /GarbageCollections in all namespaces/);
+  });
+
+  test("the CRD is established and carries the chart's schema", async () => {
+    const crd = await eventually("the CRD to be established", async () => {
+      const got = await extensions.readCustomResourceDefinition({ name: CRD_NAME });
+      return got.status?.conditions?.some((c) => c.type === "Established" && c.status === "True") ? got : undefined;
+    });
+    const chartCrd = parse(readFileSync(join(CHART_DIR, CRD_FILE), "utf8")) as {
+      spec: { versions: { name: string; additionalPrinterColumns: unknown[] }[]; names: { shortNames: string[] } };
+    };
+    assert.deepEqual(
+      crd.spec.versions.map((v) => v.name),
+      chartCrd.spec.versions.map((v) => v.name),
+    );
+    assert.deepEqual(crd.spec.names.shortNames, chartCrd.spec.names.shortNames);
+    assert.equal(
+      crd.spec.versions[0]?.additionalPrinterColumns?.length,
+      chartCrd.spec.versions[0]?.additionalPrinterColumns.length,
+    );
+    if (!crdExistedBefore) assert.ok(crd.metadata?.creationTimestamp, "helm created it from the chart's crds/");
+  });
+
+  test("the example GarbageCollection is accepted by the CRD (server-side dry run)", async () => {
+    const example = parse(readFileSync(join(ROOT, "examples/garbagecollection.yaml"), "utf8")) as {
+      metadata: { namespace: string };
+    };
+    example.metadata.namespace = other;
+    const created = (await custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: API_VERSION.split("/")[1] as string,
+      namespace: other,
+      plural: PLURAL,
+      body: example,
+      dryRun: "All",
+    })) as { metadata: { uid?: string }; spec: { gracePeriod: string } };
+    assert.equal(created.spec.gracePeriod, "24h5m");
+  });
+
+  test("the ServiceAccounts, roles and bindings exist", async () => {
+    const operator = await core.readNamespacedServiceAccount({ name: fullname, namespace });
+    assert.equal(operator.metadata?.name, fullname);
+    const run = await core.readNamespacedServiceAccount({ name: `${fullname}-run`, namespace });
+    assert.equal(run.automountServiceAccountToken, false);
+    await rbac.readClusterRole({ name: fullname });
+    const binding = await rbac.readClusterRoleBinding({ name: fullname });
+    assert.deepEqual(
+      binding.subjects?.map((s) => [s.kind, s.name, s.namespace]),
+      [["ServiceAccount", fullname, namespace]],
+    );
+    await rbac.readNamespacedRole({ name: `${fullname}-leases`, namespace });
+    await rbac.readNamespacedRoleBinding({ name: `${fullname}-leases`, namespace });
+    await core.readNamespacedService({ name: `${fullname}-metrics`, namespace });
+  });
+
+  test("the operator may do exactly what it needs: in any namespace, across all, Leases only at home", async () => {
+    const subject = serviceAccountUser(namespace, fullname);
+    assert.deepEqual(await namespacedMatrix(subject, other), expectation(OPERATOR_NEEDS), `in ${other}`);
+    assert.deepEqual(await namespacedMatrix(subject, ""), expectation(OPERATOR_NEEDS), "across all namespaces");
+    assert.deepEqual(await namespacedMatrix(subject, namespace), expectation(OPERATOR_NEEDS, LEASES_NEED), "at home");
+    assert.deepEqual(await clusterScopedGrants(subject), []);
+  });
+
+  test("the run ServiceAccount may do nothing", async () => {
+    const subject = serviceAccountUser(namespace, `${fullname}-run`);
+    for (const where of [namespace, other, ""]) assert.deepEqual(await namespacedMatrix(subject, where), [], where);
+    assert.deepEqual(await clusterScopedGrants(subject), []);
+  });
+
+  test("namespace editors may manage GarbageCollections, viewers only read them (aggregated roles)", async () => {
+    const editor = { user: `editor-${release}`, groups: ["system:authenticated"] };
+    const viewer = { user: `viewer-${release}`, groups: ["system:authenticated"] };
+    for (const [user, role] of [
+      [editor.user, "edit"],
+      [viewer.user, "view"],
+    ] as const) {
+      await rbac.createNamespacedRoleBinding({
+        namespace: other,
+        body: {
+          metadata: { name: `${role}-${release}` },
+          roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: role },
+          subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: user }],
+        },
+      });
+    }
+    const can = (subject: typeof editor, verb: string, subresource?: string) =>
+      allowed(subject, {
+        namespace: other,
+        group: GROUP,
+        resource: PLURAL,
+        verb,
+        ...(subresource ? { subresource } : {}),
+      });
+    // The clusterrole-aggregation controller copies the rules into edit/view shortly after the install.
+    await eventually("edit to aggregate GarbageCollections", async () =>
+      (await can(editor, "create")) ? true : undefined,
+    );
+    assert.equal(await can(editor, "delete"), true);
+    assert.equal(await can(editor, "patch", "status"), false, "status belongs to the operator");
+    await eventually("view to aggregate GarbageCollections", async () =>
+      (await can(viewer, "list")) ? true : undefined,
+    );
+    assert.equal(await can(viewer, "create"), false);
+  });
+
+  test("the operator pod is admitted under Pod Security restricted (which the namespace enforces)", async () => {
+    const privileged = core.createNamespacedPod({
+      namespace,
+      dryRun: "All",
+      body: {
+        metadata: { name: "not-restricted" },
+        spec: { containers: [{ name: "c", image: "chunkgc:dev", securityContext: { privileged: true } }] },
+      },
+    });
+    await assert.rejects(privileged, (error: unknown) => {
+      const body = JSON.parse(String((error as { body?: unknown }).body)) as { code: number; message: string };
+      assert.equal(body.code, 403);
+      assert.match(body.message, /violates PodSecurity "restricted:latest"/);
+      return true;
+    });
+    const pod = await eventually(
+      "the operator pod to be created",
+      async () => (await operatorPods(namespace, release))[0],
+    );
+    assert.equal(pod.spec?.serviceAccountName, fullname);
+    assert.equal(pod.spec?.containers[0]?.securityContext?.readOnlyRootFilesystem, true);
+    const deployment = await apps.readNamespacedDeployment({ name: fullname, namespace });
+    const failure = deployment.status?.conditions?.find((c) => c.type === "ReplicaFailure" && c.status === "True");
+    assert.equal(failure, undefined, failure?.message);
+  });
+
+  test("the operator pod becomes Ready and serves /healthz and /readyz", {
+    skip: operatorCommandExists() ? false : "`chunkgc operator` does not exist yet",
+  }, async () => {
+    await eventually(
+      "the operator Deployment to be available",
+      async () => {
+        const deployment = await apps.readNamespacedDeployment({ name: fullname, namespace });
+        return deployment.status?.availableReplicas === 1 ? deployment : undefined;
+      },
+      90_000,
+    );
+    const [pod] = await operatorPods(namespace, release);
+    assert.ok(pod?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
+    for (const path of ["/healthz", "/readyz"]) {
+      const response = await eventually(`${path} to answer 200`, async () => {
+        const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5_000) });
+        return res.status === 200 ? res : undefined;
+      });
+      assert.equal(response.status, 200);
+    }
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    assert.match(metrics, /^# (HELP|TYPE) /m);
+  });
+
+  test("helm upgrade to 2 replicas turns on leader election; uninstall keeps the CRD", async () => {
+    await helmOk(
+      [
+        "upgrade",
+        release,
+        CHART_DIR,
+        "--namespace",
+        namespace,
+        "--values",
+        valuesFile(clusterValues(port, { replicas: 2 })),
+        ...helmGlobal(),
+      ],
+      { timeoutMs: 180_000 },
+    );
+    const deployment = await apps.readNamespacedDeployment({ name: fullname, namespace });
+    assert.equal(deployment.spec?.replicas, 2);
+    assert.ok(deployment.spec?.template.spec?.containers[0]?.args?.includes("--leader-elect"));
+    assert.equal(deployment.spec?.strategy?.type, "RollingUpdate");
+
+    await helmOk(["uninstall", release, "--namespace", namespace, "--wait", ...helmGlobal()], { timeoutMs: 180_000 });
+    installed.splice(
+      installed.findIndex((i) => i.release === release),
+      1,
+    );
+    await eventually("the ClusterRole to be gone", async () =>
+      rbac.readClusterRole({ name: fullname }).then(
+        () => undefined,
+        (error: unknown) => (isNotFound(error) ? true : undefined),
+      ),
+    );
+    const crd = await extensions.readCustomResourceDefinition({ name: CRD_NAME });
+    assert.equal(crd.metadata?.deletionTimestamp, undefined, "the CRD stays (Helm never deletes crds/)");
+  });
+});
+
+describe("helm install of charts/chunkgc with watchNamespaces", () => {
+  const name = `cgw-${Math.random().toString(36).slice(2, 7)}`;
+  const full = `${name}-chunkgc`;
+  let home = "";
+  let teamA = "";
+  let teamB = "";
+  let unwatched = "";
+
+  before(async () => {
+    home = await cluster.createNamespace("chunkgc-ns");
+    teamA = await cluster.createNamespace("team-a");
+    teamB = await cluster.createNamespace("team-b");
+    unwatched = await cluster.createNamespace("other");
+    await install(name, home, clusterValues(await freePort(), { watchNamespaces: [teamA, teamB] }));
+  });
+
+  test("the Deployment watches exactly those namespaces", async () => {
+    const deployment = await apps.readNamespacedDeployment({ name: full, namespace: home });
+    assert.ok(deployment.spec?.template.spec?.containers[0]?.args?.includes(`--namespace=${teamA},${teamB}`));
+  });
+
+  test("rights only in the watched namespaces (Leases at home), none cluster-wide", async () => {
+    const subject = serviceAccountUser(home, full);
+    for (const namespace of [teamA, teamB]) {
+      assert.deepEqual(await namespacedMatrix(subject, namespace), expectation(OPERATOR_NEEDS), namespace);
+    }
+    assert.deepEqual(await namespacedMatrix(subject, home), expectation(LEASES_NEED), "home: Leases only");
+    assert.deepEqual(await namespacedMatrix(subject, unwatched), [], "an unwatched namespace");
+    assert.deepEqual(await namespacedMatrix(subject, ""), [], "nothing across all namespaces");
+    assert.deepEqual(await clusterScopedGrants(subject), []);
+    await assert.rejects(rbac.readClusterRoleBinding({ name: full }), isNotFound);
+  });
+
+  test("a run ServiceAccount without rights in each watched namespace", async () => {
+    for (const namespace of [home, teamA, teamB]) {
+      const account = await core.readNamespacedServiceAccount({ name: `${full}-run`, namespace });
+      assert.equal(account.automountServiceAccountToken, false);
+      assert.deepEqual(await namespacedMatrix(serviceAccountUser(namespace, `${full}-run`), namespace), [], namespace);
+    }
+  });
+});
