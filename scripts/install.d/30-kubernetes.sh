@@ -5,6 +5,6 @@
 # the demo (`npm run cluster:up`), not by the benchmark.
 set -euo pipefail
 case "${1:---test}" in
---bench) exit 0 ;;
+--bench | --demo) exit 0 ;;
 esac
 exec bash "$(dirname "$0")/../../test/cluster/build-binaries.sh"

@@ -1,6 +1,6 @@
 import pLimit from "p-limit";
 import type { Logger } from "pino";
-import { DIGEST_SIZE, parseIndex } from "../datastore/index.ts";
+import { parseIndex } from "../datastore/index.ts";
 import { getObjectBytes, ObjectNotFoundError, type S3Context } from "../s3/index.ts";
 import type { ListedIndex, ListedSnapshot } from "./content-scan.ts";
 import type { GcCounters } from "./counters.ts";
@@ -36,11 +36,7 @@ export interface Marker {
 }
 
 function markDigests(table: MarkTable, digests: Uint8Array, time: number): number {
-  let added = 0;
-  for (let offset = 0; offset < digests.length; offset += DIGEST_SIZE) {
-    if (table.mark(digests, offset, time)) added += 1;
-  }
-  return added;
+  return table.markAll(digests, time);
 }
 
 function catalogEntryFor(

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import type { Logger } from "pino";
 import { deriveSummary } from "../api/summary.ts";
 import { inUseKey } from "../datastore/index.ts";
@@ -10,7 +11,7 @@ import { IndexCache } from "./index-cache.ts";
 import { DatastoreLock, LockBusyError } from "./lock.ts";
 import { cachedSnapshots, type Marker, markIndexes, markPrunedBases } from "./mark.ts";
 import { MarkTable } from "./mark-table.ts";
-import { type CacheIdentity, loadMarkerCache, writeMarkerCache } from "./marker-cache.ts";
+import { type CacheIdentity, identityDigest, loadMarkerCache, writeMarkerCache } from "./marker-cache.ts";
 import { type EngineOptions, type EngineOptionsInput, EngineOptionsSchema } from "./options.ts";
 import { Progress } from "./progress.ts";
 import { estimateCost, type GcReport } from "./report.ts";
@@ -83,7 +84,9 @@ export async function runGc(
   input: EngineOptionsInput,
   deps: RunDependencies,
 ): Promise<GcReport> {
-  const options: EngineOptions = EngineOptionsSchema.parse(input);
+  const parsed: EngineOptions = EngineOptionsSchema.parse(input);
+  // One subdirectory per datastore: several resources may share a claim without clobbering each other's caches.
+  const options = { ...parsed, cacheDir: join(parsed.cacheDir, identityDigest(identity).slice(0, 16)) };
   const { log, signal } = deps;
   const startedAt = new Date();
   const now = options.now ?? startedAt;

@@ -103,8 +103,10 @@ export function classifyListedChunk(
   bad: boolean,
   goodCopyExists: boolean,
   lastModifiedSeconds: number,
+  /** Also flag the digest as present in the bucket (good copies, as listed), in the same table probe. */
+  flagSeen = false,
 ): { decision: ChunkDecision; markedTime: number } {
-  const markedTime = sweeper.table.timeOfHex(digestHex);
+  const markedTime = flagSeen ? sweeper.table.seenTimeOfHex(digestHex) : sweeper.table.timeOfHex(digestHex);
   const time = bad
     ? badChunkTime(markedTime >= sweeper.phase1Start, goodCopyExists, sweeper.phase1Start, lastModifiedSeconds)
     : chunkTime(markedTime, lastModifiedSeconds);
@@ -163,10 +165,7 @@ function sweepObject(
   }
   sweeper.stats.chunkObjects += 1;
   const bad = parsed.badIndex !== undefined;
-  if (!bad) {
-    lastGoodDigest[rangeIndex] = parsed.digestHex;
-    sweeper.table.setSeenHex(parsed.digestHex);
-  }
+  if (!bad) lastGoodDigest[rangeIndex] = parsed.digestHex;
   const goodCopyExists = bad && lastGoodDigest[rangeIndex] === parsed.digestHex;
   const lastModifiedSeconds = Math.floor(object.lastModifiedMs / 1000);
   const { decision, markedTime } = classifyListedChunk(
@@ -175,6 +174,7 @@ function sweepObject(
     bad,
     goodCopyExists,
     lastModifiedSeconds,
+    !bad,
   );
   if (decision !== "remove") {
     countKept(sweeper.counters, decision, bad, object.size);

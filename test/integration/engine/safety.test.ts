@@ -2,7 +2,7 @@
  * Every safety rule of spec C.2 against real S3 servers; each test fails when its rule is removed from the engine.
  */
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
+import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { inUseKey } from "../../../src/datastore/index.ts";
@@ -14,6 +14,11 @@ import { deleteKeys, putChunks, putSnapshot, snapshotRef } from "../../support/h
 import { s3TestServers } from "../../support/s3-servers.ts";
 
 const servers = await s3TestServers();
+
+/** Loses the marker cache of every datastore under a cache directory (the index cache stays). */
+function removeMarkerCaches(cacheDir: string): void {
+  for (const entry of readdirSync(cacheDir)) rmSync(join(cacheDir, entry, MARKER_CACHE_FILE), { force: true });
+}
 const HOUR = 3600;
 const GRACE = 60;
 const nowSeconds = () => Math.floor(Date.now() / 1000);
@@ -89,7 +94,7 @@ for (const server of servers) {
 
         // The base is pruned while the backup runs; the marker cache is lost, the index cache is not.
         await deleteKeys(s3, baseKeys);
-        rmSync(join(cacheDir, MARKER_CACHE_FILE));
+        removeMarkerCaches(cacheDir);
         const second = await runEngine(s3, server, { store: "s", cacheDir, now: new Date((now + 60) * 1000) });
         assert.equal(second.result, "succeeded", second.message);
         assert.equal(second.heldBack.runningBackupBase, 5);
@@ -98,7 +103,7 @@ for (const server of servers) {
           assert.ok(remaining.has(chunk.key), `${chunk.key} belongs to a running backup's base`);
 
         // Once that backup is abandoned (older than the maximum duration), the pruned base's chunks go.
-        rmSync(join(cacheDir, MARKER_CACHE_FILE));
+        removeMarkerCaches(cacheDir);
         const third = await runEngine(s3, server, { store: "s", cacheDir, now: new Date((now + 48 * HOUR) * 1000) });
         assert.equal(third.result, "succeeded", third.message);
         assert.equal(third.counters.removedChunks, 5);

@@ -17,12 +17,23 @@ describe("analyzeWriters", () => {
   const now = 100 * HOUR;
   test("manifest-less snapshots younger than the maximum run; older ones are abandoned", () => {
     const result = analyzeWriters(
-      [snap("vm/1/", now - HOUR, false), snap("vm/2/", now - 47 * HOUR, false), snap("vm/3/", now - 49 * HOUR, false), snap("vm/4/", now - 99 * HOUR, true)],
+      [
+        snap("vm/1/", now - HOUR, false),
+        snap("vm/2/", now - 47 * HOUR, false),
+        snap("vm/3/", now - 49 * HOUR, false),
+        snap("vm/4/", now - 99 * HOUR, true),
+      ],
       now,
       48 * HOUR,
     );
-    assert.deepEqual(result.running.map((s) => s.groupPath), ["vm/1/", "vm/2/"]);
-    assert.deepEqual(result.abandoned.map((s) => s.groupPath), ["vm/3/"]);
+    assert.deepEqual(
+      result.running.map((s) => s.groupPath),
+      ["vm/1/", "vm/2/"],
+    );
+    assert.deepEqual(
+      result.abandoned.map((s) => s.groupPath),
+      ["vm/3/"],
+    );
     assert.equal(result.oldestRunningStart, now - 47 * HOUR);
   });
   test("no running backup, no oldest writer", () => {
@@ -43,7 +54,10 @@ describe("dedupBases", () => {
         known(snap("vm/2/", 990, true)),
       ],
     );
-    assert.deepEqual(bases.map((b) => [b.groupPath, b.epochSeconds, b.source]), [["vm/1/", 900, "cache"]]);
+    assert.deepEqual(
+      bases.map((b) => [b.groupPath, b.epochSeconds, b.source]),
+      [["vm/1/", 900, "cache"]],
+    );
   });
   test("no base without an older finished snapshot", () => {
     assert.deepEqual(dedupBases([snap("ct/7/", 10, false)], [known(snap("ct/7/", 20, true))]), []);
