@@ -1,0 +1,145 @@
+import { existsSync, readFileSync } from "node:fs";
+import { KubeConfig } from "@kubernetes/client-node";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { createLogger } from "../../log.ts";
+import { startOperator } from "../../operator/controller/index.ts";
+import { parseDurationSeconds } from "../../util/duration.ts";
+import { EXIT } from "../exit-codes.ts";
+import { positiveInteger } from "../s3-options.ts";
+
+interface OperatorCliOptions {
+  kubeconfig?: string;
+  namespace?: string;
+  operatorNamespace?: string;
+  defaultImage: string;
+  metricsAddr: string;
+  leaderElect?: boolean | string;
+  leaderElectLeaseDuration: number;
+  workers: number;
+  relistInterval: number;
+  datastoreLeaseDuration: number;
+  runEnv: Record<string, string>;
+}
+
+/** In a pod: the service account's namespace file. */
+const SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+function seconds(flag: string) {
+  return (value: string) => {
+    try {
+      return parseDurationSeconds(value);
+    } catch (error) {
+      throw new InvalidArgumentError(`${flag}: ${(error as Error).message}`);
+    }
+  };
+}
+
+function collectEnv(value: string, previous: Record<string, string>): Record<string, string> {
+  const at = value.indexOf("=");
+  if (at <= 0) throw new InvalidArgumentError(`--run-env takes NAME=VALUE, got "${value}"`);
+  return { ...previous, [value.slice(0, at)]: value.slice(at + 1) };
+}
+
+function operatorNamespace(explicit: string | undefined): string {
+  if (explicit) return explicit;
+  if (existsSync(SERVICE_ACCOUNT_NAMESPACE)) return readFileSync(SERVICE_ACCOUNT_NAMESPACE, "utf8").trim();
+  return "default";
+}
+
+export function registerOperatorCommand(program: Command): void {
+  program
+    .command("operator")
+    .description("run the Kubernetes operator for chunkgc.io GarbageCollection resources")
+    .addOption(
+      new Option("--kubeconfig <file>", "kubeconfig to use (default: KUBECONFIG, ~/.kube/config, else in-cluster)"),
+    )
+    .addOption(
+      new Option("--namespace <ns>", "watch only this namespace (default: all namespaces)").env(
+        "CHUNKGC_WATCH_NAMESPACE",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--operator-namespace <ns>",
+        "namespace of the datastore and leader Leases (default: own namespace)",
+      ).env("POD_NAMESPACE"),
+    )
+    .addOption(
+      new Option("--default-image <image>", "engine image for resources without spec.runPod.image")
+        .env("CHUNKGC_DEFAULT_IMAGE")
+        .default("chunkgc:dev"),
+    )
+    .addOption(
+      new Option("--metrics-addr <host:port>", "address of /metrics, /healthz and /readyz; 0 disables")
+        .env("CHUNKGC_METRICS_ADDR")
+        .default(":8080"),
+    )
+    .addOption(new Option("--leader-elect", "run only while holding the leader Lease").env("CHUNKGC_LEADER_ELECT"))
+    .addOption(
+      new Option("--leader-elect-lease-duration <duration>", "leader Lease duration (renew deadline: 2/3 of it)")
+        .default(15, "15s")
+        .argParser(seconds("--leader-elect-lease-duration")),
+    )
+    .addOption(
+      new Option("--workers <n>", "resources reconciled in parallel")
+        .default(2)
+        .argParser(positiveInteger("--workers")),
+    )
+    .addOption(
+      new Option("--relist-interval <duration>", "full relist of every watched kind")
+        .default(300, "5m")
+        .argParser(seconds("--relist-interval")),
+    )
+    .addOption(
+      new Option(
+        "--datastore-lease-duration <duration>",
+        "datastore lock Lease duration, renewed while a run is active",
+      )
+        .default(60, "60s")
+        .argParser(seconds("--datastore-lease-duration")),
+    )
+    .addOption(
+      new Option(
+        "--run-env <NAME=VALUE>",
+        "test/debug hook: add a CHUNKGC_* variable to every run pod (repeatable), such as CHUNKGC_NOW",
+      )
+        .default({})
+        .argParser(collectEnv),
+    )
+    .action(async (options: OperatorCliOptions) => {
+      const log = createLogger({ name: "chunkgc-operator" });
+      const kubeConfig = new KubeConfig();
+      if (options.kubeconfig) kubeConfig.loadFromFile(options.kubeconfig);
+      else kubeConfig.loadFromDefault();
+      const leaseDuration = options.leaderElectLeaseDuration;
+      const operator = await startOperator({
+        kubeConfig,
+        ...(options.namespace ? { namespace: options.namespace } : {}),
+        operatorNamespace: operatorNamespace(options.operatorNamespace),
+        defaultImage: options.defaultImage,
+        metricsAddress: options.metricsAddr,
+        leaderElection: {
+          enabled: options.leaderElect === true || options.leaderElect === "true" || options.leaderElect === "1",
+          leaseDurationSeconds: leaseDuration,
+          renewDeadlineSeconds: Math.max(1, Math.floor((leaseDuration * 2) / 3)),
+          retryPeriodSeconds: Math.max(1, Math.floor(leaseDuration / 7)),
+        },
+        workers: options.workers,
+        relistIntervalMs: options.relistInterval * 1000,
+        datastoreLeaseSeconds: options.datastoreLeaseDuration,
+        runEnv: options.runEnv,
+        log,
+        processMetrics: true,
+      });
+      const onSignal = (signal: NodeJS.Signals) => {
+        log.info({ signal }, "shutting down");
+        void operator.stop();
+      };
+      process.once("SIGTERM", onSignal);
+      process.once("SIGINT", onSignal);
+      const { reason } = await operator.stopped;
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+      process.exitCode = reason === "LeaderLost" ? EXIT.error : EXIT.ok;
+    });
+}

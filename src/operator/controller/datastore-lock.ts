@@ -1,0 +1,191 @@
+import { type V1Lease, V1MicroTime } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import { GROUP, LABELS, MANAGER_NAME } from "../../api/group.ts";
+import { callOptions, describeApiError, isConflict, isNotFound, type KubeClients } from "./kube-api.ts";
+import { decideLease, heldLeaseSpec, type LeaseDecision, type LeaseView, leaseView } from "./lease.ts";
+
+/**
+ * One run at a time per datastore, across all GarbageCollections in all namespaces: a run may start only while its
+ * resource holds the datastore's Lease (in the operator's namespace, named by datastoreLeaseName, holder
+ * `<namespace>/<name>`). The holder renews it while its Job runs and deletes it when the run is recorded; a crashed
+ * operator's holds expire. As a second guard, a run never starts while the Job cache shows another resource's active
+ * run on the same datastore (its lease may have expired while the operator was down).
+ */
+
+export type Admission =
+  | { admitted: true; decision: LeaseDecision }
+  | { admitted: false; holder: string; reason: "Lease" | "ActiveRun" };
+
+export interface AdmissionInput {
+  lease: LeaseView | undefined;
+  /** `<namespace>/<name>` of the resource that wants to run. */
+  self: string;
+  now: Date;
+  /** `<namespace>/<name>` of other resources with an active run Job on the same datastore. */
+  otherActiveRuns: readonly string[];
+  /** True for holders whose resource is known to be gone. */
+  holderGone?: (holder: string) => boolean;
+}
+
+/** Whether a run may start now. Pure. */
+export function decideAdmission(input: AdmissionInput): Admission {
+  const others = [...input.otherActiveRuns].filter((holder) => holder !== input.self).sort();
+  if (others.length > 0) return { admitted: false, holder: others[0]!, reason: "ActiveRun" };
+  const decision = decideLease({
+    lease: input.lease,
+    self: input.self,
+    now: input.now,
+    ...(input.holderGone ? { holderGone: input.holderGone } : {}),
+  });
+  if (decision.action === "wait") return { admitted: false, holder: decision.holder, reason: "Lease" };
+  return { admitted: true, decision };
+}
+
+export const DATASTORE_ANNOTATION = `${GROUP}/datastore-identity`;
+
+export interface DatastoreLocksOptions {
+  readonly clients: KubeClients;
+  /** Where the Leases live (the operator's namespace). */
+  readonly namespace: string;
+  readonly leaseDurationSeconds: number;
+  readonly log: Logger;
+}
+
+export interface LockRequest {
+  readonly leaseName: string;
+  readonly self: string;
+  /** Canonical identity (endpoint, bucket, store), for people reading the Lease; no credentials. */
+  readonly identity: string;
+  readonly datastoreHash: string;
+  readonly otherActiveRuns: readonly string[];
+  readonly holderGone?: (holder: string) => boolean;
+}
+
+export class DatastoreLocks {
+  readonly #options: DatastoreLocksOptions;
+  /** Resources waiting for a Lease: woken when its holder releases it. */
+  readonly #waiters = new Map<string, Set<string>>();
+
+  constructor(options: DatastoreLocksOptions) {
+    this.#options = options;
+  }
+
+  get leaseDurationSeconds(): number {
+    return this.#options.leaseDurationSeconds;
+  }
+
+  /** Takes or renews the Lease for `self`; on a lost race it reports the new holder. */
+  async acquire(request: LockRequest, now = new Date()): Promise<Admission> {
+    const { clients, namespace, leaseDurationSeconds } = this.#options;
+    const lease = await this.#read(request.leaseName);
+    const view = leaseView(lease);
+    const admission = decideAdmission({
+      lease: view,
+      self: request.self,
+      now,
+      otherActiveRuns: request.otherActiveRuns,
+      ...(request.holderGone ? { holderGone: request.holderGone } : {}),
+    });
+    if (!admission.admitted) return admission;
+    const held = heldLeaseSpec(view, admission.decision, request.self, now, leaseDurationSeconds);
+    const spec = {
+      ...held,
+      acquireTime: new V1MicroTime(held.acquireTime.getTime()),
+      renewTime: new V1MicroTime(held.renewTime.getTime()),
+    };
+    try {
+      if (lease === undefined) {
+        await clients.coordination.createNamespacedLease(
+          {
+            namespace,
+            body: {
+              metadata: {
+                name: request.leaseName,
+                namespace,
+                labels: { [LABELS.managedBy]: MANAGER_NAME, [LABELS.datastore]: request.datastoreHash },
+                annotations: { [DATASTORE_ANNOTATION]: request.identity },
+              },
+              spec,
+            },
+          },
+          callOptions(),
+        );
+      } else {
+        await clients.coordination.replaceNamespacedLease(
+          { name: request.leaseName, namespace, body: { ...lease, spec } },
+          callOptions(),
+        );
+      }
+    } catch (error) {
+      if (!isConflict(error)) throw error;
+      // Another resource wrote the Lease between our read and write: it won the race.
+      const holder = (await this.holder(request.leaseName)) ?? "another resource";
+      if (holder === request.self) return admission;
+      return { admitted: false, holder, reason: "Lease" };
+    }
+    if (admission.decision.action === "acquire" && admission.decision.previousHolder) {
+      this.#options.log.info(
+        { lease: request.leaseName, holder: request.self, previous: admission.decision.previousHolder },
+        "took over an expired datastore lease",
+      );
+    }
+    return admission;
+  }
+
+  /** Deletes the Lease if `self` holds it; returns the resources that waited for it. */
+  async release(leaseName: string, self: string): Promise<string[]> {
+    const { clients, namespace, log } = this.#options;
+    const lease = await this.#read(leaseName);
+    if (lease === undefined || lease.spec?.holderIdentity !== self) return [];
+    try {
+      await clients.coordination.deleteNamespacedLease(
+        {
+          name: leaseName,
+          namespace,
+          body: { preconditions: { resourceVersion: lease.metadata?.resourceVersion } },
+        },
+        callOptions(),
+      );
+    } catch (error) {
+      if (!isNotFound(error) && !isConflict(error)) throw error;
+      log.debug({ lease: leaseName, error: describeApiError(error) }, "datastore lease changed while releasing");
+    }
+    return this.takeWaiters(leaseName);
+  }
+
+  /** The current holder of the Lease (read from the API). */
+  async holder(leaseName: string): Promise<string | undefined> {
+    return (await this.#read(leaseName))?.spec?.holderIdentity || undefined;
+  }
+
+  addWaiter(leaseName: string, key: string): void {
+    let set = this.#waiters.get(leaseName);
+    if (!set) {
+      set = new Set();
+      this.#waiters.set(leaseName, set);
+    }
+    set.add(key);
+  }
+
+  removeWaiter(leaseName: string, key: string): void {
+    this.#waiters.get(leaseName)?.delete(key);
+  }
+
+  takeWaiters(leaseName: string): string[] {
+    const set = this.#waiters.get(leaseName);
+    this.#waiters.delete(leaseName);
+    return set ? [...set] : [];
+  }
+
+  async #read(name: string): Promise<V1Lease | undefined> {
+    try {
+      return await this.#options.clients.coordination.readNamespacedLease(
+        { name, namespace: this.#options.namespace },
+        callOptions(),
+      );
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+}

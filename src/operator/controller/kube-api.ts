@@ -1,0 +1,95 @@
+import {
+  ApiException,
+  BatchV1Api,
+  type ConfigurationOptions,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  EventsV1Api,
+  type KubeConfig,
+  type ObservableMiddleware,
+  PatchStrategy,
+  setHeaderMiddleware,
+} from "@kubernetes/client-node";
+import { packageVersion } from "../../util/package-info.ts";
+
+/**
+ * The Kubernetes API clients of the operator (client-node's typed APIs) and the two things every call needs: a
+ * timeout and, for patches, the content type. Thin: no decisions here.
+ */
+
+export interface KubeClients {
+  readonly core: CoreV1Api;
+  readonly batch: BatchV1Api;
+  readonly coordination: CoordinationV1Api;
+  readonly events: EventsV1Api;
+  readonly custom: CustomObjectsApi;
+}
+
+/** Seconds an ordinary API call may take before it is aborted. */
+export const API_TIMEOUT_MS = 30_000;
+
+export function makeClients(kubeConfig: KubeConfig): KubeClients {
+  return {
+    core: kubeConfig.makeApiClient(CoreV1Api),
+    batch: kubeConfig.makeApiClient(BatchV1Api),
+    coordination: kubeConfig.makeApiClient(CoordinationV1Api),
+    events: kubeConfig.makeApiClient(EventsV1Api),
+    custom: kubeConfig.makeApiClient(CustomObjectsApi),
+  };
+}
+
+const USER_AGENT = `chunkgc-operator/${packageVersion()}`;
+
+/** Sets the user agent, an abort timeout and (optionally) the content type on one request. */
+function requestMiddleware(timeoutMs: number, contentType?: string): ObservableMiddleware {
+  const agent = setHeaderMiddleware("User-Agent", USER_AGENT);
+  return {
+    pre(context) {
+      context.setSignal(AbortSignal.timeout(timeoutMs));
+      if (contentType !== undefined) context.setHeaderParam("Content-Type", contentType);
+      return agent.pre(context);
+    },
+    post: (context) => agent.post(context),
+  };
+}
+
+/** Options for one call: a timeout, and the merge-patch content type for PATCH requests. */
+export function callOptions(options: { timeoutMs?: number; mergePatch?: boolean } = {}): ConfigurationOptions {
+  const contentType = options.mergePatch ? PatchStrategy.MergePatch : undefined;
+  return {
+    middleware: [requestMiddleware(options.timeoutMs ?? API_TIMEOUT_MS, contentType)],
+    middlewareMergeStrategy: "append",
+  };
+}
+
+/** The HTTP status of a failed API call, if it got that far. */
+export function statusCodeOf(error: unknown): number | undefined {
+  if (error instanceof ApiException) return error.code;
+  if (typeof error === "object" && error !== null && "code" in error && typeof error.code === "number") {
+    return error.code;
+  }
+  return undefined;
+}
+
+export const isNotFound = (error: unknown) => statusCodeOf(error) === 404;
+export const isConflict = (error: unknown) => statusCodeOf(error) === 409;
+
+/** A short description of a failed call for logs: status and the API's message, never request bodies. */
+export function describeApiError(error: unknown): string {
+  if (error instanceof ApiException) {
+    const body = error.body as { message?: unknown } | string | undefined;
+    let message: string | undefined;
+    if (typeof body === "string") {
+      try {
+        message = (JSON.parse(body) as { message?: string }).message;
+      } catch {
+        message = body.slice(0, 300);
+      }
+    } else if (body && typeof body.message === "string") {
+      message = body.message;
+    }
+    return `HTTP ${error.code}${message ? `: ${message}` : ""}`;
+  }
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

@@ -1,0 +1,500 @@
+import type { KubernetesObject, V1EnvVar, V1Job, V1Pod } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import type { GarbageCollectionMeta } from "../../api/garbage-collection.ts";
+import { GROUP, LABELS, PLURAL, VERSION } from "../../api/group.ts";
+import type { ActiveRun, GarbageCollectionStatus, RunRecord } from "../../api/status.ts";
+import type { RunResource } from "../job-builder.ts";
+import {
+  findCondition,
+  REASONS,
+  type ReduceContext,
+  type RunInfo,
+  reduceStatus,
+  type StatusEvent,
+  statusMergePatch,
+} from "../status.ts";
+import { ensureMarkerCacheClaim } from "./claim.ts";
+import type { DatastoreLocks } from "./datastore-lock.ts";
+import {
+  blockedEvent,
+  claimCreatedEvent,
+  conditionChanged,
+  dependencyEvent,
+  historyPrunedEvent,
+  invalidSpecEvent,
+  jobNameConflictEvent,
+  runAdoptedEvent,
+  runFinishedEvent,
+  runStartedEvent,
+  slotsSkippedEvent,
+} from "./decision-events.ts";
+import { caBundleProblem, claimProblem, credentialsProblem, type DependencyProblem } from "./dependencies.ts";
+import type { EventNote, EventRecorder } from "./events.ts";
+import { jobsToPrune } from "./history.ts";
+import {
+  classifyOwnedJobs,
+  finishedRunEvent,
+  isFinished,
+  JOB_NAME_LABELS,
+  jobOwnerKey,
+  ownsJob,
+  podSettled,
+  podsOfJob,
+  recordedJobNames,
+} from "./job-observation.ts";
+import { callOptions, describeApiError, isNotFound, type KubeClients } from "./kube-api.ts";
+import type { OperatorMetrics } from "./metrics.ts";
+import { startRun } from "./run-start.ts";
+import { planTrigger } from "./run-trigger.ts";
+import { toDate } from "./time.ts";
+import { readMeta, readStatus, validateSpec } from "./validate.ts";
+
+/**
+ * The reconcile of one GarbageCollection: observe its Jobs (record finished runs, adopt running ones), validate the
+ * spec, check what it names, decide the due run, take the datastore's Lease and start the Job, prune history,
+ * merge-patch /status, emit Events. Decisions come from the pure modules; this file only sequences them and talks
+ * to the API.
+ */
+
+export type GarbageCollectionObject = KubernetesObject & { spec?: unknown; status?: unknown };
+
+export interface ReadCache<T> {
+  get(name: string, namespace?: string): T | undefined;
+  list(namespace?: string): readonly T[];
+}
+
+export interface ReconcilerOptions {
+  readonly clients: KubeClients;
+  readonly resources: ReadCache<GarbageCollectionObject>;
+  readonly jobs: ReadCache<V1Job>;
+  readonly pods: ReadCache<V1Pod>;
+  readonly locks: DatastoreLocks;
+  readonly recorder: EventRecorder;
+  readonly metrics: OperatorMetrics;
+  readonly log: Logger;
+  readonly defaultImage: string;
+  readonly runEnv: readonly V1EnvVar[];
+  /** The one namespace watched, or undefined for all. */
+  readonly watchNamespace: string | undefined;
+  /** How soon a run blocked by another resource's Lease is retried (a release wakes it earlier). */
+  readonly blockedRetryMs: number;
+  readonly enqueue: (key: string) => void;
+}
+
+export interface ReconcileResult {
+  /** Reconcile again after this long (next slot, lease renewal, blocked retry). */
+  requeueAfterMs?: number;
+  /** Retry with the key's exponential backoff (a dependency is missing, a Job name is taken). */
+  backoff?: boolean;
+}
+
+/** Past a slot by this much before it counts as due (timers fire a little early or late). */
+const SLOT_SLACK_MS = 500;
+
+export function splitKey(key: string): [string, string] {
+  const slash = key.indexOf("/");
+  return [key.slice(0, slash), key.slice(slash + 1)];
+}
+
+function runInfoOf(active: ActiveRun): RunInfo {
+  const run: RunInfo = {
+    jobName: active.jobName,
+    trigger: active.trigger,
+    generation: active.generation,
+    startTime: new Date(active.startTime),
+    dryRun: active.dryRun,
+  };
+  if (active.scheduledTime) run.scheduledTime = new Date(active.scheduledTime);
+  if (active.runRequest !== undefined) run.runRequest = active.runRequest;
+  return run;
+}
+
+/** The status being worked out in one reconcile, the Events to emit with it, and the runs it records. */
+class StatusDraft {
+  readonly previous: GarbageCollectionStatus | undefined;
+  status: GarbageCollectionStatus | undefined;
+  readonly notes: EventNote[] = [];
+  readonly recorded: RunRecord[] = [];
+  readonly #context: ReduceContext;
+  readonly #namespace: string;
+
+  constructor(previous: GarbageCollectionStatus | undefined, context: ReduceContext, namespace: string) {
+    this.previous = previous;
+    this.status = previous;
+    this.#context = context;
+    this.#namespace = namespace;
+  }
+
+  apply(event: StatusEvent): void {
+    const before = this.status;
+    this.status = reduceStatus(before, event, this.#context);
+    if (event.type === "RunFinished" || event.type === "RunFailed") {
+      const record = this.status.lastRun;
+      if (record?.jobName === event.run.jobName && !recordedJobNames(before).has(record.jobName)) {
+        this.recorded.push(record);
+        this.notes.push(runFinishedEvent(this.#namespace, record));
+      }
+    }
+  }
+
+  note(event: EventNote): void {
+    this.notes.push(event);
+  }
+
+  changed(type: Parameters<typeof conditionChanged>[2]): boolean {
+    return this.status !== undefined && conditionChanged(this.previous, this.status, type);
+  }
+}
+
+export class Reconciler {
+  readonly #o: ReconcilerOptions;
+  /** Status patch responses newer than the informer's copy (which lags behind our own writes). */
+  readonly #written = new Map<string, { basedOn: string | undefined; object: GarbageCollectionObject }>();
+  /** The datastore Lease each resource uses (to release it after the resource is gone). */
+  readonly #leaseOf = new Map<string, string>();
+  /** Resources that may hold their Lease (took it, or not checked since the operator started). */
+  readonly #mayHold = new Set<string>();
+  readonly #checked = new Set<string>();
+
+  constructor(options: ReconcilerOptions) {
+    this.#o = options;
+  }
+
+  /** The Lease renewal interval while a run is active. */
+  get #renewMs(): number {
+    return Math.max(1000, Math.floor((this.#o.locks.leaseDurationSeconds * 1000) / 3));
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const [namespace, name] = splitKey(key);
+    const raw = this.#current(key, namespace, name);
+    if (raw === undefined) {
+      await this.#gone(key);
+      return {};
+    }
+    const meta = readMeta(raw);
+    if (meta === undefined) {
+      this.#o.log.warn({ key }, "ignoring a GarbageCollection without usable metadata");
+      return {};
+    }
+    if (meta.deletionTimestamp) {
+      await this.#gone(key);
+      return {};
+    }
+    const now = new Date();
+    const draft = new StatusDraft(readStatus(raw), { generation: meta.generation, now }, namespace);
+
+    // 1. What the Jobs say: finished runs, running ones.
+    const jobs = await this.#ownedJobs(meta, draft.status);
+    const runs = classifyOwnedJobs(jobs.owned, draft.status);
+    if (jobs.activeRunDeleted && draft.status?.activeRun) {
+      const active = draft.status.activeRun;
+      draft.apply({
+        type: "RunFailed",
+        run: runInfoOf(active),
+        completionTime: now,
+        reason: "JobDeleted",
+        message: `the Job ${active.jobName} was deleted before it finished; its result is lost`,
+      });
+    }
+    for (const { job, run } of runs.unrecorded) draft.apply(finishedRunEvent(run, job, await this.#podOf(job)));
+    const running = runs.active[0];
+    if (running && draft.status?.activeRun?.jobName !== running.run.jobName) {
+      draft.apply({ type: "RunStarted", run: running.run });
+      draft.note(runAdoptedEvent(namespace, running.run));
+    }
+
+    // 2. The spec.
+    const validation = validateSpec(meta, (raw as { spec?: unknown }).spec);
+    if (!validation.ok) {
+      draft.apply({ type: "SpecInvalid", message: validation.message });
+      if (draft.changed("Stalled")) draft.note(invalidSpecEvent(validation.message));
+      await this.#commit(key, raw, meta, draft);
+      return running ? { requeueAfterMs: this.#renewMs } : {};
+    }
+    const valid = validation.resource;
+    const { spec } = valid;
+    this.#leaseOf.set(key, valid.leaseName);
+    const resource: RunResource = {
+      metadata: { name, namespace, uid: meta.uid, generation: meta.generation },
+      spec,
+    };
+
+    // 3. What it names, and when it runs.
+    const problem = await this.#checkDependencies(resource, draft);
+    const plan = planTrigger({
+      name,
+      generation: meta.generation,
+      creationTime: toDate(meta.creationTimestamp) ?? now,
+      ...(meta.annotations ? { annotations: meta.annotations } : {}),
+      suspend: spec.suspend,
+      ...(spec.startingDeadlineSeconds !== undefined ? { startingDeadlineSeconds: spec.startingDeadlineSeconds } : {}),
+      ...(valid.schedule ? { schedule: valid.schedule } : {}),
+      ...(draft.status ? { status: draft.status } : {}),
+      jobNames: new Set(jobs.owned.map((job) => job.metadata?.name ?? "")),
+      now,
+    });
+    if (problem) {
+      draft.apply({ type: "DependencyMissing", reason: problem.reason, message: problem.message });
+      if (draft.changed("Ready")) draft.note(dependencyEvent(problem.reason, problem.message));
+    } else {
+      draft.apply({
+        type: "SpecAccepted",
+        suspended: spec.suspend,
+        ...(plan.nextScheduleTime ? { nextScheduleTime: plan.nextScheduleTime } : {}),
+      });
+    }
+    if (plan.skipped) {
+      draft.apply({ type: "SlotsSkipped", count: plan.skipped.count, latest: plan.skipped.latest });
+      draft.note(slotsSkippedEvent(plan.skipped, spec.startingDeadlineSeconds));
+    }
+
+    // 4. Run: one at a time per resource, and per datastore (the Lease).
+    const requeue: number[] = [];
+    let backoff = problem !== undefined;
+    if (plan.nextScheduleTime) requeue.push(plan.nextScheduleTime.getTime() - now.getTime() + SLOT_SLACK_MS);
+    const lockRequest = {
+      leaseName: valid.leaseName,
+      self: key,
+      identity: valid.datastoreKey,
+      datastoreHash: valid.datastoreHash,
+    };
+    if (running) {
+      const admission = await this.#o.locks.acquire({ ...lockRequest, otherActiveRuns: [] });
+      this.#mayHold.add(key);
+      if (!admission.admitted) {
+        this.#o.log.warn(
+          { key, job: running.run.jobName, holder: admission.holder },
+          "a run is in progress but another resource holds the datastore lease",
+        );
+      }
+      requeue.push(this.#renewMs);
+    } else if (plan.run && !problem) {
+      const admission = await this.#o.locks.acquire({
+        ...lockRequest,
+        otherActiveRuns: this.#otherActiveRuns(valid.datastoreHash, key),
+        holderGone: (holder) => this.#holderGone(holder),
+      });
+      if (!admission.admitted) {
+        draft.apply({ type: "Blocked", holder: admission.holder });
+        if (draft.changed("Blocked")) draft.note(blockedEvent(admission.holder, valid.datastoreKey));
+        this.#o.locks.addWaiter(valid.leaseName, key);
+        requeue.push(this.#o.blockedRetryMs);
+      } else {
+        this.#mayHold.add(key);
+        this.#o.locks.removeWaiter(valid.leaseName, key);
+        const started = await startRun(this.#o.clients, resource, plan.run, {
+          defaultImage: this.#o.defaultImage,
+          runEnv: this.#o.runEnv,
+        });
+        if (started.outcome === "conflict") {
+          draft.note(jobNameConflictEvent(started.jobName));
+          backoff = true;
+        } else {
+          draft.apply({ type: "RunStarted", run: started.run });
+          draft.note(
+            started.outcome === "created"
+              ? runStartedEvent(namespace, started.run)
+              : runAdoptedEvent(namespace, started.run),
+          );
+          requeue.push(this.#renewMs);
+        }
+      }
+    } else {
+      await this.#release(key, valid.leaseName);
+      const blocked = findCondition(draft.status, "Blocked");
+      if (blocked?.status === "True" && blocked.reason === REASONS.datastoreLocked) draft.apply({ type: "Unblocked" });
+    }
+
+    // 5. History: finished, recorded Jobs beyond the limits.
+    const prune = jobsToPrune(runs.recorded, {
+      successful: spec.successfulRunsHistoryLimit,
+      failed: spec.failedRunsHistoryLimit,
+    });
+    if (prune.length > 0) {
+      await this.#deleteJobs(namespace, prune);
+      draft.note(historyPrunedEvent(prune));
+    }
+
+    await this.#commit(key, raw, meta, draft);
+    const positive = requeue.filter((ms) => ms > 0);
+    return {
+      ...(positive.length > 0 ? { requeueAfterMs: Math.min(...positive) } : {}),
+      ...(backoff ? { backoff } : {}),
+    };
+  }
+
+  /** The resource as last known: the informer's copy, or our own newer status write when the informer lags. */
+  #current(key: string, namespace: string, name: string): GarbageCollectionObject | undefined {
+    const cached = this.#o.resources.get(name, namespace);
+    const written = this.#written.get(key);
+    if (cached === undefined) {
+      this.#written.delete(key);
+      return undefined;
+    }
+    if (written && written.basedOn === cached.metadata?.resourceVersion) return written.object;
+    this.#written.delete(key);
+    return cached;
+  }
+
+  /** The resource's Jobs from the cache, plus the active run's Job read live when the cache does not have it yet. */
+  async #ownedJobs(
+    meta: GarbageCollectionMeta,
+    status: GarbageCollectionStatus | undefined,
+  ): Promise<{ owned: V1Job[]; activeRunDeleted: boolean }> {
+    const owned = this.#o.jobs.list(meta.namespace).filter((job) => ownsJob(job, meta.uid));
+    const activeName = status?.activeRun?.jobName;
+    if (activeName === undefined || owned.some((job) => job.metadata?.name === activeName)) {
+      return { owned, activeRunDeleted: false };
+    }
+    try {
+      const live = await this.#o.clients.batch.readNamespacedJob(
+        { name: activeName, namespace: meta.namespace },
+        callOptions(),
+      );
+      if (ownsJob(live, meta.uid)) owned.push(live);
+      return { owned, activeRunDeleted: !ownsJob(live, meta.uid) };
+    } catch (error) {
+      if (isNotFound(error)) return { owned, activeRunDeleted: true };
+      throw error;
+    }
+  }
+
+  /** The pod that tells a finished Job's outcome: from the cache, or listed live when the cache lags behind. */
+  async #podOf(job: V1Job): Promise<V1Pod | undefined> {
+    const namespace = job.metadata?.namespace;
+    const cached = podsOfJob(job, this.#o.pods.list(namespace))[0];
+    if (podSettled(cached) || namespace === undefined) return cached;
+    const live = await this.#o.clients.core.listNamespacedPod(
+      { namespace, labelSelector: `${JOB_NAME_LABELS[0]}=${job.metadata?.name}` },
+      callOptions(),
+    );
+    return podsOfJob(job, live.items)[0] ?? cached;
+  }
+
+  async #checkDependencies(resource: RunResource, draft: StatusDraft): Promise<DependencyProblem | undefined> {
+    const { namespace } = resource.metadata;
+    const s3 = resource.spec.datastore.s3;
+    const credentials = await this.#readSecret(namespace, s3.credentialsSecretRef.name);
+    const credentialsIssue = credentialsProblem(namespace, resource.spec, credentials);
+    if (credentialsIssue) return credentialsIssue;
+    if (s3.caBundleSecretRef) {
+      const bundle = await this.#readSecret(namespace, s3.caBundleSecretRef.name);
+      const bundleIssue = caBundleProblem(namespace, resource.spec, bundle);
+      if (bundleIssue) return bundleIssue;
+    }
+    const claim = await ensureMarkerCacheClaim(this.#o.clients, resource);
+    if (claim.created) {
+      const owned = resource.spec.markerCache.volumeClaimTemplate?.whenDeleted === "Delete";
+      draft.note(claimCreatedEvent(claim.name, owned));
+    }
+    return claimProblem(namespace, claim.name, claim.claim, claim.fromTemplate);
+  }
+
+  async #readSecret(namespace: string, name: string) {
+    try {
+      return await this.#o.clients.core.readNamespacedSecret({ name, namespace }, callOptions());
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** Resources (other than `self`) with a running Job on the datastore, from the Job cache. */
+  #otherActiveRuns(datastoreHash: string, self: string): string[] {
+    const owners = new Set<string>();
+    for (const job of this.#o.jobs.list()) {
+      if (job.metadata?.labels?.[LABELS.datastore] !== datastoreHash || isFinished(job)) continue;
+      const owner = jobOwnerKey(job) ?? `${job.metadata?.namespace}/${job.metadata?.name}`;
+      if (owner !== self) owners.add(owner);
+    }
+    return [...owners];
+  }
+
+  /** A Lease holder whose resource is in a watched namespace but not in the cache no longer exists. */
+  #holderGone(holder: string): boolean {
+    const [namespace, name] = splitKey(holder);
+    if (this.#o.watchNamespace !== undefined && this.#o.watchNamespace !== namespace) return false;
+    return this.#o.resources.get(name, namespace) === undefined;
+  }
+
+  async #release(key: string, leaseName: string): Promise<void> {
+    if (!this.#mayHold.has(key) && this.#checked.has(key)) return;
+    const waiters = await this.#o.locks.release(leaseName, key);
+    this.#mayHold.delete(key);
+    this.#checked.add(key);
+    this.#o.locks.removeWaiter(leaseName, key);
+    for (const waiter of waiters) this.#o.enqueue(waiter);
+  }
+
+  async #gone(key: string): Promise<void> {
+    const [namespace, name] = splitKey(key);
+    this.#o.metrics.forget(namespace, name);
+    this.#written.delete(key);
+    const leaseName = this.#leaseOf.get(key);
+    if (leaseName !== undefined) {
+      this.#o.locks.removeWaiter(leaseName, key);
+      await this.#release(key, leaseName);
+    }
+    this.#leaseOf.delete(key);
+    this.#checked.delete(key);
+  }
+
+  async #deleteJobs(namespace: string, names: readonly string[]): Promise<void> {
+    for (const name of names) {
+      try {
+        await this.#o.clients.batch.deleteNamespacedJob(
+          { name, namespace, propagationPolicy: "Background" },
+          callOptions(),
+        );
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+      }
+    }
+  }
+
+  /** Merge-patches /status with what changed, then emits the Events and updates the metrics. */
+  async #commit(
+    key: string,
+    raw: GarbageCollectionObject,
+    meta: GarbageCollectionMeta,
+    draft: StatusDraft,
+  ): Promise<void> {
+    const { namespace, name } = meta;
+    const next = draft.status;
+    const patch = next === undefined ? undefined : statusMergePatch(draft.previous, next);
+    let resourceVersion = meta.resourceVersion;
+    if (patch !== undefined) {
+      try {
+        const stored = (await this.#o.clients.custom.patchNamespacedCustomObjectStatus(
+          { group: GROUP, version: VERSION, namespace, plural: PLURAL, name, body: patch },
+          callOptions({ mergePatch: true }),
+        )) as GarbageCollectionObject;
+        this.#written.set(key, { basedOn: raw.metadata?.resourceVersion, object: stored });
+        resourceVersion = stored.metadata?.resourceVersion;
+      } catch (error) {
+        if (isNotFound(error)) return; // deleted meanwhile
+        throw new StatusPatchError(key, describeApiError(error));
+      }
+    }
+    const regarding = { namespace, name, uid: meta.uid, ...(resourceVersion ? { resourceVersion } : {}) };
+    for (const note of draft.notes) await this.#o.recorder.record(regarding, note);
+    for (const record of draft.recorded) this.#o.metrics.recordRun(namespace, name, record);
+    if (next) {
+      this.#o.metrics.observeStatus(namespace, name, {
+        ...(next.lastSuccessfulTime ? { lastSuccessfulTime: next.lastSuccessfulTime } : {}),
+        ...(next.consecutiveFailures !== undefined ? { consecutiveFailures: next.consecutiveFailures } : {}),
+        blocked: findCondition(next, "Blocked")?.status === "True",
+      });
+    }
+  }
+}
+
+export class StatusPatchError extends Error {
+  readonly key: string;
+  constructor(key: string, detail: string) {
+    super(`could not patch the status of GarbageCollection ${key}: ${detail}`);
+    this.name = "StatusPatchError";
+    this.key = key;
+  }
+}
