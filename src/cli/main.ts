@@ -1,6 +1,7 @@
 import { Command } from "commander";
-import { registerIndexInspectCommand } from "./commands/index-inspect.ts";
 import { registerGcCommand } from "./commands/gc.ts";
+import { registerIndexInspectCommand } from "./commands/index-inspect.ts";
+import { registerOperatorCommand } from "./commands/operator.ts";
 import { registerSeedCommand } from "./commands/seed.ts";
 import { registerVersionCommand } from "./commands/version.ts";
 import { EXIT, exitCodeOf } from "./exit-codes.ts";
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerSeedCommand(program);
   registerGcCommand(program);
   registerIndexInspectCommand(program);
+  registerOperatorCommand(program);
   return program;
 }
 
