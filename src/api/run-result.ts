@@ -93,6 +93,22 @@ export const RunResultSchema = z
 
 export type RunResult = z.infer<typeof RunResultSchema>;
 export type RunCounters = z.infer<typeof RunCountersSchema>;
+
+/** All ten counters at zero: where every run's counting starts. */
+export function emptyRunCounters(): RunCounters {
+  return {
+    indexFileCount: 0,
+    indexDataBytes: 0,
+    diskChunks: 0,
+    diskBytes: 0,
+    removedChunks: 0,
+    removedBytes: 0,
+    pendingChunks: 0,
+    pendingBytes: 0,
+    removedBad: 0,
+    stillBad: 0,
+  };
+}
 export type RunSummary = z.infer<typeof RunSummarySchema>;
 export type RunPhases = z.infer<typeof RunPhasesSchema>;
 export type RunRequests = z.infer<typeof RunRequestsSchema>;

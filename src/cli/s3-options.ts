@@ -1,12 +1,19 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import type { S3ConnectionInput } from "../s3/index.ts";
 
-/** Every S3 setting is a flag and, as pods get their settings, an environment variable. */
-export function addS3Options(command: Command, options: { bucketRequired?: boolean } = {}): Command {
+/**
+ * Every S3 setting is a flag and, as pods get their settings, an environment variable. `optional` leaves endpoint and
+ * bucket to the command (e.g. `index inspect`, which reads a local file unless an endpoint is given).
+ */
+export function addS3Options(command: Command, options: { optional?: boolean } = {}): Command {
+  const endpoint = new Option("--endpoint <url>", "S3 endpoint URL").env("CHUNKGC_S3_ENDPOINT");
   const bucket = new Option("--bucket <name>", "bucket holding the datastore").env("CHUNKGC_S3_BUCKET");
-  if (options.bucketRequired !== false) bucket.makeOptionMandatory();
+  if (!options.optional) {
+    endpoint.makeOptionMandatory();
+    bucket.makeOptionMandatory();
+  }
   return command
-    .addOption(new Option("--endpoint <url>", "S3 endpoint URL").env("CHUNKGC_S3_ENDPOINT").makeOptionMandatory())
+    .addOption(endpoint)
     .addOption(new Option("--region <region>", "S3 region").env("CHUNKGC_S3_REGION").default("us-east-1"))
     .addOption(bucket)
     .addOption(

@@ -1,3 +1,4 @@
+import { emptyRunCounters, type RunCounters } from "../api/run-result.ts";
 import { badChunkKey, chunkKey, digestHex } from "../datastore/index.ts";
 import { badIndexOf } from "./objects.ts";
 import { chunkDigestOf, chunkObjectSize, type DatastorePlan, inRange, plannedIndexBytes } from "./plan.ts";
@@ -21,18 +22,7 @@ export interface OracleInput {
   readonly waves: Readonly<Record<1 | 2, UploadWindow | undefined>>;
 }
 
-export interface ExpectedCounters {
-  indexFileCount: number;
-  indexDataBytes: number;
-  diskChunks: number;
-  diskBytes: number;
-  removedChunks: number;
-  removedBytes: number;
-  pendingChunks: number;
-  pendingBytes: number;
-  removedBad: number;
-  stillBad: number;
-}
+export type ExpectedCounters = RunCounters;
 
 export interface ExpectedOutcome {
   readonly counters: ExpectedCounters;
@@ -64,18 +54,7 @@ export function expectedOutcome(plan: DatastorePlan, input: OracleInput): Expect
   let runningBackups = 0;
   let abandonedBackups = 0;
   const referenced = new Set<number>();
-  const counters: ExpectedCounters = {
-    indexFileCount: 0,
-    indexDataBytes: 0,
-    diskChunks: 0,
-    diskBytes: 0,
-    removedChunks: 0,
-    removedBytes: 0,
-    pendingChunks: 0,
-    pendingBytes: 0,
-    removedBad: 0,
-    stillBad: 0,
-  };
+  const counters: ExpectedCounters = emptyRunCounters();
   for (const snapshot of plan.snapshots) {
     if (snapshot.state !== "finished") {
       if (now - snapshot.epochSeconds < input.maxBackupDurationSeconds) {

@@ -1,9 +1,9 @@
 import { readFile } from "node:fs/promises";
-import { type Command, InvalidArgumentError, Option } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
 import { DIGEST_SIZE, digestHex, type InspectedIndex, inspectIndex } from "../../datastore/index.ts";
 import { createS3Context, getObjectBytes } from "../../s3/index.ts";
 import { EXIT } from "../exit-codes.ts";
-import { positiveInteger, type S3CliOptions, s3ConnectionFromOptions } from "../s3-options.ts";
+import { addS3Options, type S3CliOptions, s3ConnectionFromOptions } from "../s3-options.ts";
 
 /*
  * `chunkgc index inspect <file-or-key> [--digests]`: a JSON summary of one PBS index, for debugging a datastore.
@@ -90,23 +90,12 @@ export function registerIndexInspectCommand(program: Command): void {
   const index =
     program.commands.find((command) => command.name() === "index") ??
     program.command("index").description("work with PBS index files (.fidx, .didx)");
-  index
-    .command("inspect")
+  const inspect = index.command("inspect");
+  addS3Options(inspect, { optional: true });
+  inspect
     .description("print a JSON summary of one index file, or of an object key when S3 options are given")
     .argument("<file-or-key>", "path of a .fidx/.didx file, or with --endpoint an object key in --bucket")
     .option("--digests", "also print the digests (hex), in index order")
-    .addOption(new Option("--endpoint <url>", "S3 endpoint URL: read <file-or-key> from S3").env("CHUNKGC_S3_ENDPOINT"))
-    .addOption(new Option("--bucket <name>", "bucket holding the key").env("CHUNKGC_S3_BUCKET"))
-    .addOption(new Option("--region <region>", "S3 region").env("CHUNKGC_S3_REGION").default("us-east-1"))
-    .addOption(
-      new Option("--path-style", "path-style addressing (most self-hosted servers)").env("CHUNKGC_S3_PATH_STYLE"),
-    )
-    .addOption(new Option("--ca-bundle <file>", "PEM file of extra trusted CAs").env("CHUNKGC_S3_CA_BUNDLE"))
-    .addOption(
-      new Option("--s3-max-attempts <n>", "attempts per S3 request before giving up")
-        .env("CHUNKGC_S3_MAX_ATTEMPTS")
-        .argParser(positiveInteger("--s3-max-attempts")),
-    )
     .addHelpText(
       "after",
       [
