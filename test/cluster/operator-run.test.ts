@@ -1,0 +1,202 @@
+/**
+ * The operator against the real control plane, the engine running in the node agent against versitygw: a resource
+ * without schedule runs once per generation, its counters in status equal the generator's oracle (dry run first:
+ * nothing deleted; then the real run: exactly the oracle's keys deleted), run-now by annotation, history limits,
+ * the claim from the template, Events and metrics.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { CoreV1Api } from "@kubernetes/client-node";
+import type { S3Context } from "../../src/s3/index.ts";
+import { expectedOutcome } from "../../src/seed/index.ts";
+import { testCluster } from "../support/cluster.ts";
+import { allKeys, freshBucketContext, nowBetweenWaves, type Seeded, seed } from "../support/engine.ts";
+import {
+  condition,
+  createGc,
+  createS3Secret,
+  eventsOf,
+  getGc,
+  installCrd,
+  jobsOf,
+  patchGc,
+  startTestOperator,
+  waitForGc,
+} from "../support/operator.ts";
+import { s3TestServers } from "../support/s3-servers.ts";
+
+const cluster = await testCluster();
+const servers = await s3TestServers();
+const server = servers.find((s) => s.name === "versitygw") ?? servers[0]!;
+const GRACE = 60;
+
+const params = {
+  store: "store1",
+  seed: 11,
+  chunks: 120,
+  dedup: 2,
+  garbageChunks: 40,
+  freshChunks: 12,
+  snapshots: 4,
+  groups: 2,
+  namespaces: 1,
+  protectedEvery: 2,
+  badReferencedWithGoodCopy: 1,
+  badUnreferenced: 2,
+};
+
+describe("operator: a resource runs the engine and records its counters", () => {
+  let s3: S3Context;
+  let seeded: Seeded;
+  let namespace = "";
+  let now: Date;
+  let operator: Awaited<ReturnType<typeof startTestOperator>>;
+  const name = "pbs-main";
+
+  before(async () => {
+    await installCrd(cluster);
+    s3 = await freshBucketContext(server, "op-run");
+    seeded = await seed(s3, params);
+    now = nowBetweenWaves(seeded.report, GRACE);
+    namespace = await cluster.createNamespace("op-run");
+    await createS3Secret(cluster, namespace, "pbs-s3", server);
+    operator = await startTestOperator(cluster, {
+      label: "run",
+      namespace,
+      runEnv: { CHUNKGC_NOW: now.toISOString() },
+    });
+  });
+  after(async () => {
+    await operator?.stop();
+    s3?.close();
+  });
+
+  const expected = () =>
+    expectedOutcome(seeded.plan, {
+      nowSeconds: Math.floor(now.getTime() / 1000),
+      graceSeconds: GRACE,
+      maxBackupDurationSeconds: 48 * 3600,
+      waves: seeded.report.waves,
+    });
+
+  test("a dry run counts what the oracle expects and deletes nothing", async () => {
+    const before = await allKeys(s3);
+    const created = await createGc(cluster, namespace, name, {
+      datastore: {
+        s3: {
+          endpoint: server.endpoint,
+          region: server.region,
+          bucket: s3.bucket,
+          store: "store1",
+          pathStyle: true,
+          credentialsSecretRef: { name: "pbs-s3" },
+        },
+      },
+      markerCache: { volumeClaimTemplate: { storage: "1Gi", whenDeleted: "Delete" } },
+      gracePeriod: "1m",
+      dryRun: true,
+      successfulRunsHistoryLimit: 2,
+    });
+    assert.equal(created.status, 201, created.body.message);
+
+    const gc = await waitForGc(cluster, namespace, name, "the dry run's result", (g) => g.status?.lastRun);
+    assert.equal(gc.result, "Succeeded", gc.message);
+    assert.equal(gc.trigger, "Generation");
+    assert.equal(gc.dryRun, true);
+    assert.deepEqual(gc.counters, expected().counters);
+    assert.ok(expected().counters.removedChunks > 0 && expected().counters.pendingChunks >= 0);
+    assert.deepEqual(await allKeys(s3), before, "a dry run deletes nothing");
+
+    const status = (await getGc(cluster, namespace, name)).status!;
+    assert.equal(status.observedGeneration, 1);
+    assert.equal(condition({ status } as never, "Ready")?.status, "True");
+    assert.equal(condition({ status } as never, "LastRunSucceeded")?.status, "True");
+    assert.equal(condition({ status } as never, "Reconciling")?.status, "False");
+    assert.equal(status.activeRun, undefined);
+    assert.equal(status.consecutiveFailures, 0);
+    assert.equal(status.nextScheduleTime, undefined, "no schedule, no next time");
+    assert.match(status.lastRun?.summary?.removedSize ?? "", /B$/);
+
+    const claim = await cluster.kubeConfig
+      .makeApiClient(CoreV1Api)
+      .readNamespacedPersistentVolumeClaim({ name: `${name}-marker-cache`, namespace });
+    assert.equal(claim.metadata?.ownerReferences?.[0]?.name, name, "whenDeleted Delete: owned by the resource");
+
+    const jobs = await jobsOf(cluster, namespace, name);
+    assert.deepEqual(
+      jobs.map((j) => j.metadata?.name),
+      [`${name}-g1`],
+    );
+    assert.equal(jobs[0]?.metadata?.ownerReferences?.[0]?.uid, (await getGc(cluster, namespace, name)).metadata.uid);
+  });
+
+  test("a spec change runs again: the real run deletes exactly the oracle's keys", async () => {
+    const before = await allKeys(s3);
+    await patchGc(cluster, namespace, name, { spec: { dryRun: false } });
+    const run = await waitForGc(cluster, namespace, name, "the real run", (g) =>
+      g.status?.lastRun?.jobName === `${name}-g2` ? g.status.lastRun : undefined,
+    );
+    assert.equal(run.result, "Succeeded", run.message);
+    assert.equal(run.dryRun, false);
+    const outcome = expected();
+    assert.deepEqual(run.counters, outcome.counters);
+    const after = await allKeys(s3);
+    for (const key of outcome.removedKeys) assert.ok(!after.has(key), `${key} should be gone`);
+    for (const key of outcome.keptKeys) assert.ok(after.has(key), `${key} must still exist`);
+    assert.equal([...before].filter((key) => !after.has(key)).length, outcome.removedKeys.size);
+    const history = (await getGc(cluster, namespace, name)).status?.history ?? [];
+    assert.deepEqual(
+      history.map((h) => [h.jobName, h.result, h.dryRun]),
+      [
+        [`${name}-g2`, "Succeeded", false],
+        [`${name}-g1`, "Succeeded", true],
+      ],
+    );
+  });
+
+  test("run-now: a new annotation value starts one run; history limits delete only the oldest Job", async () => {
+    await patchGc(cluster, namespace, name, { metadata: { annotations: { "chunkgc.io/run-requested": "now-1" } } });
+    const gc = await waitForGc(cluster, namespace, name, "the requested run", (g) =>
+      g.status?.lastRun?.trigger === "RunRequest" ? g : undefined,
+    );
+    const run = gc.status!.lastRun!;
+    assert.equal(run.result, "Succeeded", run.message);
+    assert.equal(run.runRequest, "now-1");
+    assert.equal(gc.status?.lastHandledRunRequest, "now-1");
+    assert.equal(run.counters?.removedChunks, 0, "steady state: nothing left to remove");
+    assert.equal(run.counters?.diskChunks, expected().counters.diskChunks);
+
+    const names = await waitForGc(cluster, namespace, name, "history pruned to 2 Jobs", async () => {
+      const jobs = (await jobsOf(cluster, namespace, name)).filter((j) => !j.metadata?.deletionTimestamp);
+      return jobs.length === 2 ? jobs.map((j) => j.metadata?.name).sort() : undefined;
+    });
+    assert.deepEqual(names, [run.jobName, `${name}-g2`].sort());
+
+    // The same value again does nothing.
+    await patchGc(cluster, namespace, name, { metadata: { labels: { touched: "yes" } } });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.equal((await getGc(cluster, namespace, name)).status?.history?.length, 3);
+  });
+
+  test("every decision is an Event; metrics count runs and bytes", async () => {
+    const events = await eventsOf(cluster, namespace, name);
+    const reasons = events.map((e) => e.reason);
+    for (const reason of ["ClaimCreated", "RunStarted", "RunSucceeded", "HistoryPruned"]) {
+      assert.ok(reasons.includes(reason), `an Event ${reason} (got ${reasons.join(", ")})`);
+    }
+    assert.equal(reasons.filter((r) => r === "RunStarted").length, 3);
+    const started = events.find((e) => e.reason === "RunStarted");
+    assert.equal(started?.reportingController, "chunkgc.io/operator");
+    assert.equal(started?.related?.kind, "Job");
+
+    const text = await (await fetch(`${operator.metricsUrl}/metrics`)).text();
+    const labels = `namespace="${namespace}",name="${name}"`;
+    assert.match(text, new RegExp(`chunkgc_runs_total\\{${labels},result="Succeeded"\\} 3`));
+    assert.match(text, new RegExp(`chunkgc_last_run_removed_chunks\\{${labels}\\} 0`));
+    assert.match(text, new RegExp(`chunkgc_s3_requests_total\\{${labels},kind="list"\\} [1-9]`));
+    assert.match(text, /chunkgc_workqueue_depth \d/);
+    assert.match(text, /chunkgc_reconcile_total\{outcome="success"\} [1-9]/);
+    assert.equal((await fetch(`${operator.metricsUrl}/readyz`)).status, 200);
+    assert.equal((await fetch(`${operator.metricsUrl}/healthz`)).status, 200);
+  });
+});
