@@ -1,0 +1,34 @@
+# syntax=docker/dockerfile:1
+# The chunkgc image: the operator (`chunkgc operator`) and the engine its run Jobs start (`chunkgc gc`).
+#   docker build -t chunkgc:dev .
+# Runs as the numeric user 65532 (the operator's run pods and the Helm chart ask for that uid) and writes nothing
+# outside mounted volumes and /tmp, so it works with readOnlyRootFilesystem.
+ARG NODE_IMAGE=node:24-bookworm-slim
+
+# 1. Compile the TypeScript sources to dist/ (tsc, tsconfig.build.json).
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# 2. Production dependencies only (no install scripts are needed by any of them).
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+# 3. The runtime: node, the compiled code, production node_modules; all owned by root, read-only to the user.
+FROM ${NODE_IMAGE}
+ENV NODE_ENV=production \
+    NODE_OPTIONS=--enable-source-maps \
+    HOME=/tmp
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY bin ./bin
+COPY --from=build /src/dist ./dist
+USER 65532:65532
+ENTRYPOINT ["node", "/app/bin/chunkgc.js"]
