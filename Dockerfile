@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The chunkgc image: the operator (`chunkgc operator`) and the engine its run Jobs start (`chunkgc gc`).
 #   docker build -t chunkgc:dev .
 # Runs as the numeric user 65532 (the operator's run pods and the Helm chart ask for that uid) and writes nothing
