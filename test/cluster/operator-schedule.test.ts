@@ -1,0 +1,154 @@
+/**
+ * Schedules against the real control plane, in real time (one minute boundary, shared by every resource here):
+ * a daily schedule in Asia/Kolkata (UTC+05:30) fires at the right UTC instant and names its Job after the slot;
+ * a suspended resource starts nothing; resuming it catches up once (CronJob-like), or, with a starting deadline
+ * that has passed, records the slot as skipped (status and Event) instead.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { testCluster } from "../support/cluster.ts";
+import {
+  condition,
+  createGc,
+  createS3Secret,
+  eventsOf,
+  getGc,
+  installCrd,
+  jobsOf,
+  patchGc,
+  startTestOperator,
+  waitForGc,
+} from "../support/operator.ts";
+import { createTestBucket, s3TestServers } from "../support/s3-servers.ts";
+
+const cluster = await testCluster();
+const servers = await s3TestServers();
+const server = servers.find((s) => s.name === "versitygw") ?? servers[0]!;
+
+/** The next minute boundary at least `marginMs` away. */
+function nextBoundary(marginMs: number): Date {
+  const minute = 60_000;
+  let at = Math.ceil((Date.now() + 1) / minute) * minute;
+  if (at - Date.now() < marginMs) at += minute;
+  return new Date(at);
+}
+
+/** Minute and hour of an instant in a time zone. */
+function zonedClock(at: Date, timeZone: string): { minute: number; hour: number } {
+  const parts = new Intl.DateTimeFormat("en-GB", { timeZone, hour: "numeric", minute: "numeric", hourCycle: "h23" })
+    .formatToParts(at)
+    .reduce<Record<string, string>>((all, part) => ({ ...all, [part.type]: part.value }), {});
+  return { minute: Number(parts.minute), hour: Number(parts.hour) };
+}
+
+const kube = (date: Date) => date.toISOString().replace(".000Z", "Z");
+
+describe("operator: schedules in real time", () => {
+  let namespace = "";
+  let bucket = "";
+  let slot: Date;
+  let operator: Awaited<ReturnType<typeof startTestOperator>>;
+
+  const spec = (store: string, extra: Record<string, unknown>) => ({
+    datastore: {
+      s3: {
+        endpoint: server.endpoint,
+        region: server.region,
+        bucket,
+        store,
+        pathStyle: true,
+        credentialsSecretRef: { name: "pbs-s3" },
+      },
+    },
+    markerCache: { volumeClaimTemplate: {} },
+    gracePeriod: "1m",
+    ...extra,
+  });
+
+  before(async () => {
+    await installCrd(cluster);
+    bucket = await createTestBucket(server, "op-sched");
+    namespace = await cluster.createNamespace("op-sched");
+    await createS3Secret(cluster, namespace, "pbs-s3", server);
+    operator = await startTestOperator(cluster, { label: "schedule", namespace });
+    slot = nextBoundary(12_000);
+    const { minute, hour } = zonedClock(slot, "Asia/Kolkata");
+    const created = await Promise.all([
+      createGc(cluster, namespace, "kolkata", spec("storeA", { schedule: `${minute} ${hour} * * *`, timeZone: "Asia/Kolkata" })),
+      createGc(cluster, namespace, "paused", spec("storeB", { schedule: "* * * * *", suspend: true })),
+      createGc(
+        cluster,
+        namespace,
+        "paused-deadline",
+        spec("storeC", { schedule: "* * * * *", suspend: true, startingDeadlineSeconds: 5 }),
+      ),
+    ]);
+    for (const response of created) assert.equal(response.status, 201, response.body.message);
+    assert.ok(Date.now() < slot.getTime() - 2000, "the resources exist before the slot");
+  });
+  after(() => operator?.stop());
+
+  test("a daily schedule in Asia/Kolkata announces and runs the right UTC instant", async () => {
+    const announced = await waitForGc(cluster, namespace, "kolkata", "nextScheduleTime", (gc) =>
+      gc.status?.nextScheduleTime,
+    );
+    assert.equal(announced, kube(slot), "05:30 off UTC, read in the zone");
+    assert.deepEqual(await jobsOf(cluster, namespace, "kolkata"), [], "nothing before the slot");
+
+    const run = await waitForGc(
+      cluster,
+      namespace,
+      "kolkata",
+      "the scheduled run",
+      (gc) => gc.status?.lastRun,
+      slot.getTime() - Date.now() + 60_000,
+    );
+    assert.equal(run.result, "Succeeded", run.message);
+    assert.equal(run.trigger, "Schedule");
+    assert.equal(run.scheduledTime, kube(slot));
+    assert.equal(run.jobName, `kolkata-${slot.getTime() / 60_000}`, "one Job name per slot");
+    assert.ok(Date.parse(run.startTime) >= slot.getTime(), "not before the slot");
+    assert.ok(Date.parse(run.startTime) < slot.getTime() + 10_000, "promptly after it");
+    const gc = await getGc(cluster, namespace, "kolkata");
+    assert.equal(gc.status?.lastScheduleTime, kube(slot));
+    assert.equal(gc.status?.nextScheduleTime, kube(new Date(slot.getTime() + 24 * 3600_000)));
+    assert.equal(gc.status?.skippedSlots, undefined);
+  });
+
+  test("suspended: no Job for the passed slot; resuming catches up once", async () => {
+    const passed = await getGc(cluster, namespace, "paused");
+    assert.ok(Date.now() > slot.getTime(), "the slot has passed");
+    assert.equal(condition(passed, "Ready")?.reason, "Suspended");
+    assert.equal(passed.status?.nextScheduleTime, undefined, "no next time while suspended");
+    assert.deepEqual(await jobsOf(cluster, namespace, "paused"), []);
+
+    await patchGc(cluster, namespace, "paused", { spec: { suspend: false } });
+    const run = await waitForGc(cluster, namespace, "paused", "the catch-up run", (gc) => gc.status?.lastRun);
+    assert.equal(run.result, "Succeeded", run.message);
+    assert.equal(run.scheduledTime, kube(slot), "the slot missed while suspended");
+    const gc = await getGc(cluster, namespace, "paused");
+    assert.equal(gc.status?.skippedSlots ?? 0, 0, "a single missed slot is caught up, not skipped");
+    assert.equal(condition(gc, "Ready")?.reason, "Ready");
+    assert.ok(gc.status?.nextScheduleTime, "scheduled again");
+  });
+
+  test("resuming after the starting deadline records the slot as skipped instead", async () => {
+    const name = "paused-deadline";
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, slot.getTime() + 6000 - Date.now())));
+    await patchGc(cluster, namespace, name, { spec: { suspend: false } });
+    const gc = await waitForGc(cluster, namespace, name, "the skipped slot", (g) =>
+      g.status?.skippedSlots ? g : undefined,
+    );
+    assert.equal(gc.status?.skippedSlots, 1);
+    assert.equal(gc.status?.lastSkippedSlotTime, kube(slot));
+    const events = await eventsOf(cluster, namespace, name);
+    const skipped = events.find((e) => e.reason === "RunSkipped");
+    assert.ok(skipped, "a RunSkipped Event");
+    assert.match(skipped.note ?? "", /startingDeadlineSeconds \(5\)/);
+    const jobs = await jobsOf(cluster, namespace, name);
+    assert.ok(
+      jobs.every((job) => job.metadata?.annotations?.["chunkgc.io/scheduled-time"] !== kube(slot)),
+      "no Job for the skipped slot",
+    );
+  });
+});
