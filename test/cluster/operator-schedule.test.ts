@@ -74,7 +74,12 @@ describe("operator: schedules in real time", () => {
     slot = nextBoundary(12_000);
     const { minute, hour } = zonedClock(slot, "Asia/Kolkata");
     const created = await Promise.all([
-      createGc(cluster, namespace, "kolkata", spec("storeA", { schedule: `${minute} ${hour} * * *`, timeZone: "Asia/Kolkata" })),
+      createGc(
+        cluster,
+        namespace,
+        "kolkata",
+        spec("storeA", { schedule: `${minute} ${hour} * * *`, timeZone: "Asia/Kolkata" }),
+      ),
       createGc(cluster, namespace, "paused", spec("storeB", { schedule: "* * * * *", suspend: true })),
       createGc(
         cluster,
@@ -89,8 +94,12 @@ describe("operator: schedules in real time", () => {
   after(() => operator?.stop());
 
   test("a daily schedule in Asia/Kolkata announces and runs the right UTC instant", async () => {
-    const announced = await waitForGc(cluster, namespace, "kolkata", "nextScheduleTime", (gc) =>
-      gc.status?.nextScheduleTime,
+    const announced = await waitForGc(
+      cluster,
+      namespace,
+      "kolkata",
+      "nextScheduleTime",
+      (gc) => gc.status?.nextScheduleTime,
     );
     assert.equal(announced, kube(slot), "05:30 off UTC, read in the zone");
     assert.deepEqual(await jobsOf(cluster, namespace, "kolkata"), [], "nothing before the slot");

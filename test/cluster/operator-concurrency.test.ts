@@ -1,0 +1,144 @@
+/**
+ * One run at a time per datastore, across resources and namespaces: three GarbageCollections in two namespaces name
+ * the same datastore (one spells the endpoint with a trailing slash). A gate in front of versitygw holds the first
+ * run's S3 requests, so "in progress" lasts as long as the test needs: the others must wait (Blocked, with the
+ * holder, a Lease in the operator namespace), and once the gate opens they run one after another, never overlapping.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { CoordinationV1Api, type V1Job } from "@kubernetes/client-node";
+import { datastoreLeaseName } from "../../src/operator/datastore-identity.ts";
+import { testCluster } from "../support/cluster.ts";
+import { type GateProxy, startGateProxy } from "../support/gate-proxy.ts";
+import {
+  condition,
+  createGc,
+  createS3Secret,
+  eventsOf,
+  eventually,
+  getGc,
+  installCrd,
+  jobsOf,
+  startTestOperator,
+  waitForGc,
+} from "../support/operator.ts";
+import { createTestBucket, s3TestServers } from "../support/s3-servers.ts";
+
+const cluster = await testCluster();
+const servers = await s3TestServers();
+const server = servers.find((s) => s.name === "versitygw") ?? servers[0]!;
+const coordination = cluster.kubeConfig.makeApiClient(CoordinationV1Api);
+
+describe("operator: one run at a time per datastore", () => {
+  let gate: GateProxy;
+  let bucket = "";
+  let leaseNamespace = "";
+  let resources: { namespace: string; name: string }[] = [];
+  let operator: Awaited<ReturnType<typeof startTestOperator>>;
+
+  before(async () => {
+    await installCrd(cluster);
+    gate = await startGateProxy(server.endpoint, false);
+    bucket = await createTestBucket(server, "op-lock");
+    const [nsA, nsB] = [await cluster.createNamespace("op-lock-a"), await cluster.createNamespace("op-lock-b")];
+    leaseNamespace = await cluster.createNamespace("op-lock-leases");
+    resources = [
+      { namespace: nsA, name: "alpha" },
+      { namespace: nsB, name: "beta" },
+      { namespace: nsB, name: "gamma" },
+    ];
+    for (const ns of [nsA, nsB]) await createS3Secret(cluster, ns, "pbs-s3", server);
+    operator = await startTestOperator(cluster, { label: "concurrency", operatorNamespace: leaseNamespace });
+  });
+  after(async () => {
+    gate?.open();
+    await operator?.stop();
+    await gate?.stop();
+  });
+
+  const allJobs = async () => (await Promise.all(resources.map((r) => jobsOf(cluster, r.namespace, r.name)))).flat();
+
+  test("the first run holds the datastore; the others wait, Blocked with the holder", async () => {
+    const created = await Promise.all(
+      resources.map((r, i) =>
+        createGc(cluster, r.namespace, r.name, {
+          datastore: {
+            s3: {
+              endpoint: i === 1 ? `${gate.endpoint}/` : gate.endpoint,
+              region: server.region,
+              bucket,
+              store: "store1",
+              pathStyle: true,
+              credentialsSecretRef: { name: "pbs-s3" },
+            },
+          },
+          markerCache: { volumeClaimTemplate: {} },
+          gracePeriod: "1m",
+        }),
+      ),
+    );
+    for (const response of created) assert.equal(response.status, 201, response.body.message);
+
+    const first = await eventually("one run holding the gate", async () => {
+      const jobs = await allJobs();
+      return jobs.length === 1 && gate.held > 0 ? jobs[0] : undefined;
+    });
+    const holder = resources.find(
+      (r) => first?.metadata?.namespace === r.namespace && first.metadata?.name?.startsWith(`${r.name}-`),
+    );
+    assert.ok(holder);
+    const holderKey = `${holder.namespace}/${holder.name}`;
+    const waiting = resources.filter((r) => r !== holder);
+    for (const r of waiting) {
+      const gc = await waitForGc(cluster, r.namespace, r.name, `${r.name} blocked`, (g) =>
+        condition(g, "Blocked")?.status === "True" ? g : undefined,
+      );
+      assert.equal(condition(gc, "Blocked")?.reason, "DatastoreLocked");
+      assert.match(condition(gc, "Blocked")?.message ?? "", new RegExp(`held by ${holderKey}`));
+      assert.equal(gc.status?.activeRun, undefined);
+    }
+    const leaseName = datastoreLeaseName({ endpoint: gate.endpoint, bucket, store: "store1" });
+    const lease = await coordination.readNamespacedLease({ name: leaseName, namespace: leaseNamespace });
+    assert.equal(lease.spec?.holderIdentity, holderKey);
+
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    assert.equal((await allJobs()).length, 1, "nothing else starts while the datastore is held");
+  });
+
+  test("once the gate opens they all run, one after another, never overlapping", async () => {
+    gate.open();
+    for (const r of resources) {
+      const run = await waitForGc(cluster, r.namespace, r.name, `${r.name} done`, (g) => g.status?.lastRun, 120_000);
+      assert.equal(run.result, "Succeeded", `${r.name}: ${run.message}`);
+    }
+    const jobs: V1Job[] = (await allJobs()).sort(
+      (a, b) => new Date(a.metadata!.creationTimestamp!).getTime() - new Date(b.metadata!.creationTimestamp!).getTime(),
+    );
+    assert.equal(jobs.length, 3, "one Job per resource, none duplicated");
+    for (let i = 1; i < jobs.length; i++) {
+      const previousEnd = new Date(jobs[i - 1]!.status!.completionTime!).getTime();
+      const nextStart = new Date(jobs[i]!.metadata!.creationTimestamp!).getTime();
+      assert.ok(
+        nextStart >= previousEnd,
+        `${jobs[i]?.metadata?.name} started before ${jobs[i - 1]?.metadata?.name} ended`,
+      );
+    }
+    const blockedEvents = await Promise.all(
+      resources.map(async (r) => (await eventsOf(cluster, r.namespace, r.name)).filter((e) => e.reason === "Blocked")),
+    );
+    assert.equal(blockedEvents.filter((events) => events.length > 0).length, 2, "the two that waited said so");
+    for (const r of resources) {
+      const gc = await getGc(cluster, r.namespace, r.name);
+      assert.equal(condition(gc, "Blocked")?.status, "False", `${r.name} no longer blocked`);
+    }
+    const leaseName = datastoreLeaseName({ endpoint: gate.endpoint, bucket, store: "store1" });
+    await eventually("the datastore Lease released", async () => {
+      try {
+        await coordination.readNamespacedLease({ name: leaseName, namespace: leaseNamespace });
+        return undefined;
+      } catch {
+        return true;
+      }
+    });
+  });
+});
