@@ -6,7 +6,6 @@
  * `chunkgc operator` present, the Deployment's pod (run by the node agent) becomes Ready and serves /readyz.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -23,11 +22,12 @@ import {
   setHeaderOptions,
   type V1Pod,
 } from "@kubernetes/client-node";
-import { parse } from "yaml";
+import { parse, stringify } from "yaml";
 import { CRD_FILE } from "../../src/api/crd.ts";
 import { API_VERSION, CRD_NAME, GROUP, PLURAL } from "../../src/api/index.ts";
 import { testCluster } from "../support/cluster.ts";
 import { CHART_DIR, helm, helmOk, valuesFile } from "../support/helm.ts";
+import { condition, createGc, createS3Secret, eventsOf, jobsOf, waitForGc } from "../support/operator.ts";
 
 const cluster = await testCluster();
 const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
@@ -72,15 +72,6 @@ function freePort(): Promise<number> {
   });
 }
 
-/** True when this checkout's CLI has the `operator` command (another engineer writes it). */
-function operatorCommandExists(): boolean {
-  const result = spawnSync(process.execPath, [join(ROOT, "bin/chunkgc.js"), "operator", "--help"], {
-    encoding: "utf8",
-    timeout: 30_000,
-  });
-  return result.status === 0 && /operator/.test(result.stdout);
-}
-
 const release = `cgc-${Math.random().toString(36).slice(2, 7)}`;
 const fullname = `${release}-chunkgc`;
 const helmGlobal = () => ["--kubeconfig", cluster.kubeconfigPath];
@@ -92,18 +83,69 @@ after(async () => {
   }
 });
 
-/** Values every install here needs: the node agent runs only the chunkgc repository and refuses probes. */
+/**
+ * Values every install here needs: the node agent runs only the chunkgc repository and refuses probes. It also runs
+ * containers as host processes, so the in-cluster config's fixed paths (/var/run/secrets/kubernetes.io/serviceaccount)
+ * do not exist for them; the agent rewrites env values that name mounted paths, though. So the operator gets a
+ * kubeconfig (ConfigMap, see harnessKubeconfig) whose exec credential prints the pod's own projected ServiceAccount
+ * token, found through SA_TOKEN_FILE: it talks to the apiserver as its ServiceAccount, with the chart's RBAC, as it
+ * would in a real cluster.
+ */
 function clusterValues(port: number, more: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     image: { repository: "chunkgc", tag: "dev" },
     livenessProbe: null,
     readinessProbe: null,
     metrics: { port },
+    extraEnv: [
+      { name: "KUBECONFIG", value: "/etc/chunkgc-harness/kubeconfig" },
+      { name: "SA_TOKEN_FILE", value: "/var/run/secrets/kubernetes.io/serviceaccount/token" },
+    ],
+    extraVolumes: [{ name: "harness-kubeconfig", configMap: { name: HARNESS_KUBECONFIG } }],
+    extraVolumeMounts: [{ name: "harness-kubeconfig", mountPath: "/etc/chunkgc-harness", readOnly: true }],
     ...more,
   };
 }
 
+const HARNESS_KUBECONFIG = "harness-kubeconfig";
+
+/** The ConfigMap with the kubeconfig of clusterValues: the apiserver and its CA, the token from the pod's own file. */
+async function harnessKubeconfig(namespace: string): Promise<void> {
+  const current = cluster.kubeConfig.getCurrentCluster();
+  assert.ok(current, "no cluster in the admin kubeconfig");
+  const caData = current.caData ?? (current.caFile ? readFileSync(current.caFile).toString("base64") : undefined);
+  assert.ok(caData, "the admin kubeconfig has no CA");
+  const credential =
+    'printf \'{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}\' ' +
+    '"$(cat "$SA_TOKEN_FILE")"';
+  const kubeconfig = {
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{ name: "test", cluster: { server: current.server, "certificate-authority-data": caData } }],
+    users: [
+      {
+        name: "pod-service-account",
+        user: {
+          exec: {
+            apiVersion: "client.authentication.k8s.io/v1",
+            command: "sh",
+            args: ["-c", credential],
+            interactiveMode: "Never",
+          },
+        },
+      },
+    ],
+    contexts: [{ name: "test", context: { cluster: "test", user: "pod-service-account" } }],
+    "current-context": "test",
+  };
+  await core.createNamespacedConfigMap({
+    namespace,
+    body: { metadata: { name: HARNESS_KUBECONFIG }, data: { kubeconfig: stringify(kubeconfig) } },
+  });
+}
+
 async function install(name: string, namespace: string, values: Record<string, unknown>): Promise<string> {
+  await harnessKubeconfig(namespace);
   const { stdout } = await helmOk(
     ["install", name, CHART_DIR, "--namespace", namespace, "--values", valuesFile(values), ...helmGlobal()],
     { timeoutMs: 180_000 },
@@ -382,9 +424,7 @@ describe("helm install of charts/chunkgc (all namespaces)", () => {
     assert.equal(failure, undefined, failure?.message);
   });
 
-  test("the operator pod becomes Ready and serves /healthz and /readyz", {
-    skip: operatorCommandExists() ? false : "`chunkgc operator` does not exist yet",
-  }, async () => {
+  test("the operator pod becomes Ready and serves /healthz and /readyz (caches synced as its ServiceAccount)", async () => {
     await eventually(
       "the operator Deployment to be available",
       async () => {
@@ -396,10 +436,14 @@ describe("helm install of charts/chunkgc (all namespaces)", () => {
     const [pod] = await operatorPods(namespace, release);
     assert.ok(pod?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
     for (const path of ["/healthz", "/readyz"]) {
-      const response = await eventually(`${path} to answer 200`, async () => {
-        const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5_000) });
-        return res.status === 200 ? res : undefined;
-      });
+      const response = await eventually(
+        `${path} to answer 200`,
+        async () => {
+          const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5_000) });
+          return res.status === 200 ? res : undefined;
+        },
+        60_000,
+      );
       assert.equal(response.status, 200);
     }
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -445,28 +489,30 @@ describe("helm install of charts/chunkgc with watchNamespaces", () => {
   const name = `cgw-${Math.random().toString(36).slice(2, 7)}`;
   const full = `${name}-chunkgc`;
   let home = "";
-  let teamA = "";
-  let teamB = "";
+  let watched = "";
   let unwatched = "";
+  let port = 0;
 
   before(async () => {
     home = await cluster.createNamespace("chunkgc-ns");
-    teamA = await cluster.createNamespace("team-a");
-    teamB = await cluster.createNamespace("team-b");
-    unwatched = await cluster.createNamespace("other");
-    await install(name, home, clusterValues(await freePort(), { watchNamespaces: [teamA, teamB] }));
+    watched = await cluster.createNamespace("team-a");
+    unwatched = await cluster.createNamespace("team-b");
+    port = await freePort();
+    await install(name, home, clusterValues(port, { watchNamespaces: [watched] }));
   });
 
-  test("the Deployment watches exactly those namespaces", async () => {
+  test("the Deployment watches exactly that namespace", async () => {
     const deployment = await apps.readNamespacedDeployment({ name: full, namespace: home });
-    assert.ok(deployment.spec?.template.spec?.containers[0]?.args?.includes(`--namespace=${teamA},${teamB}`));
+    const args = deployment.spec?.template.spec?.containers[0]?.args ?? [];
+    assert.deepEqual(
+      args.filter((arg) => arg.startsWith("--namespace")),
+      [`--namespace=${watched}`],
+    );
   });
 
-  test("rights only in the watched namespaces (Leases at home), none cluster-wide", async () => {
+  test("rights only in the watched namespace (Leases at home), none cluster-wide", async () => {
     const subject = serviceAccountUser(home, full);
-    for (const namespace of [teamA, teamB]) {
-      assert.deepEqual(await namespacedMatrix(subject, namespace), expectation(OPERATOR_NEEDS), namespace);
-    }
+    assert.deepEqual(await namespacedMatrix(subject, watched), expectation(OPERATOR_NEEDS), watched);
     assert.deepEqual(await namespacedMatrix(subject, home), expectation(LEASES_NEED), "home: Leases only");
     assert.deepEqual(await namespacedMatrix(subject, unwatched), [], "an unwatched namespace");
     assert.deepEqual(await namespacedMatrix(subject, ""), [], "nothing across all namespaces");
@@ -474,11 +520,74 @@ describe("helm install of charts/chunkgc with watchNamespaces", () => {
     await assert.rejects(rbac.readClusterRoleBinding({ name: full }), isNotFound);
   });
 
-  test("a run ServiceAccount without rights in each watched namespace", async () => {
-    for (const namespace of [home, teamA, teamB]) {
+  test("a run ServiceAccount without rights at home and in the watched namespace", async () => {
+    for (const namespace of [home, watched]) {
       const account = await core.readNamespacedServiceAccount({ name: `${full}-run`, namespace });
       assert.equal(account.automountServiceAccountToken, false);
       assert.deepEqual(await namespacedMatrix(serviceAccountUser(namespace, `${full}-run`), namespace), [], namespace);
     }
+  });
+
+  test("with only the chart's Role, the operator pod reconciles: claim, status, events, then a Job", async () => {
+    await eventually(
+      "the namespaced operator to be ready",
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(5_000) });
+        return res.status === 200 ? true : undefined;
+      },
+      90_000,
+    );
+    const spec = {
+      datastore: {
+        s3: {
+          endpoint: "http://127.0.0.1:9", // nothing listens: the run fails, which is not what this test is about
+          region: "us-east-1",
+          bucket: "pbs",
+          store: "store1",
+          pathStyle: true,
+          credentialsSecretRef: { name: "pbs-s3" },
+        },
+      },
+      markerCache: { volumeClaimTemplate: { storage: "1Gi" } },
+    };
+    const created = await createGc(cluster, watched, "pbs-main", spec);
+    assert.equal(created.status, 201, created.body.message);
+
+    // The Secret is missing: Ready=False with the reason, written through garbagecollections/status.
+    const ready = await waitForGc(cluster, watched, "pbs-main", "Ready=False SecretNotFound", (gc) => {
+      const c = condition(gc, "Ready");
+      return c?.status === "False" && c.reason === "SecretNotFound" ? c : undefined;
+    });
+    assert.match(ready.message ?? "", /pbs-s3/);
+    const events = await eventually("a SecretNotFound event", async () => {
+      const list = await eventsOf(cluster, watched, "pbs-main");
+      return list.some((e) => e.reason === "SecretNotFound") ? list : undefined;
+    });
+    assert.ok(events.length > 0);
+    // With the Secret, a run starts: the claim from the template, then a Job owned by the resource.
+    await createS3Secret(cluster, watched, "pbs-s3", { accessKeyId: "a", secretAccessKey: "b" });
+    const claim = await eventually(
+      "the marker-cache claim",
+      () => core.readNamespacedPersistentVolumeClaim({ namespace: watched, name: "pbs-main-marker-cache" }),
+      90_000,
+    );
+    assert.equal(claim.spec?.resources?.requests?.storage, "1Gi");
+    const jobs = await eventually(
+      "the run Job",
+      async () => {
+        const list = await jobsOf(cluster, watched, "pbs-main");
+        return list.length > 0 ? list : undefined;
+      },
+      90_000,
+    );
+    assert.equal(jobs[0]?.metadata?.ownerReferences?.[0]?.name, "pbs-main");
+    assert.equal(jobs[0]?.spec?.template.spec?.automountServiceAccountToken, false);
+
+    // Nothing happens in a namespace it does not watch.
+    const ignored = await createGc(cluster, unwatched, "pbs-other", spec);
+    assert.equal(ignored.status, 201, ignored.body.message);
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    const other = await waitForGc(cluster, unwatched, "pbs-other", "the resource", (gc) => gc);
+    assert.equal(other.status?.conditions, undefined, "an unwatched namespace is left alone");
   });
 });

@@ -79,8 +79,14 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if or .Values.leaderElection.enabled (gt (int .Values.replicas) 1) }}true{{- end }}
 {{- end }}
 
-{{/* The watched namespaces, validated: unique, non-empty names. */}}
+{{/*
+The watched namespaces, validated: namespace names, each once. `chunkgc operator --namespace` watches one namespace
+(or all), so at most one may be listed until the operator takes several.
+*/}}
 {{- define "chunkgc.watchNamespaces" -}}
+{{- if gt (len .Values.watchNamespaces) 1 }}
+{{- fail (printf "watchNamespaces: the operator watches one namespace or all of them; %d are listed" (len .Values.watchNamespaces)) }}
+{{- end }}
 {{- $seen := dict }}
 {{- range .Values.watchNamespaces }}
 {{- if not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" (toString .)) }}

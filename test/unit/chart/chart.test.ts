@@ -115,7 +115,7 @@ describe("chart metadata", () => {
     await helmOk(["lint", "--strict", CHART_DIR]);
     const values = valuesFile({
       replicas: 2,
-      watchNamespaces: ["a", "b"],
+      watchNamespaces: ["a"],
       metrics: { serviceMonitor: { enabled: true } },
       image: { digest: "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" },
     });
@@ -304,30 +304,36 @@ describe("helm template with non-default values", () => {
     assert.ok(operatorContainer(manifests).args?.includes("--leader-elect"));
   });
 
-  test("watchNamespaces: Roles in exactly those namespaces, no cluster-wide operator rights", async () => {
-    const manifests = await render({ watchNamespaces: ["team-a", "team-b"] });
+  test("watchNamespaces: a Role in exactly that namespace, no cluster-wide operator rights", async () => {
+    const manifests = await render({ watchNamespaces: ["team-a"] });
     assert.deepEqual(find(manifests, "ClusterRole", FULLNAME), []);
     assert.deepEqual(find(manifests, "ClusterRoleBinding"), []);
-    for (const namespace of ["team-a", "team-b"]) {
-      const role = only<V1Role>(manifests, "Role", FULLNAME, namespace);
-      assert.deepEqual(grants(role.rules), OPERATOR_RIGHTS);
-      const binding = only<V1RoleBinding>(manifests, "RoleBinding", FULLNAME, namespace);
-      assert.deepEqual(binding.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: FULLNAME });
-      assert.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name: FULLNAME, namespace: NAMESPACE }]);
-      const account = only<V1ServiceAccount>(manifests, "ServiceAccount", `${FULLNAME}-run`, namespace);
-      assert.equal(account.automountServiceAccountToken, false);
-    }
+    const role = only<V1Role>(manifests, "Role", FULLNAME, "team-a");
+    assert.deepEqual(grants(role.rules), OPERATOR_RIGHTS);
+    const binding = only<V1RoleBinding>(manifests, "RoleBinding", FULLNAME, "team-a");
+    assert.deepEqual(binding.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: FULLNAME });
+    assert.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name: FULLNAME, namespace: NAMESPACE }]);
+    const account = only<V1ServiceAccount>(manifests, "ServiceAccount", `${FULLNAME}-run`, "team-a");
+    assert.equal(account.automountServiceAccountToken, false);
+    only<V1ServiceAccount>(manifests, "ServiceAccount", `${FULLNAME}-run`, NAMESPACE);
     assert.deepEqual(find(manifests, "Role", FULLNAME, NAMESPACE), [], "the release namespace is not watched");
     only(manifests, "Role", `${FULLNAME}-leases`, NAMESPACE);
-    assert.ok(operatorContainer(manifests).args?.includes("--namespace=team-a,team-b"));
+    const args = operatorContainer(manifests).args ?? [];
+    assert.deepEqual(
+      args.filter((arg) => arg.startsWith("--namespace")),
+      ["--namespace=team-a"],
+    );
   });
 
-  test("watchNamespaces: a bad or repeated name fails the render", async () => {
-    for (const watchNamespaces of [["Team_A"], ["a", "a"], [""]]) {
+  test("watchNamespaces: a bad name, or more than the one the operator can watch, fails the render", async () => {
+    for (const watchNamespaces of [["Team_A"], [""], ["a", "a"]]) {
       const result = await helm(templateArgs({ values: { watchNamespaces } }));
       assert.notEqual(result.code, 0, JSON.stringify(watchNamespaces));
       assert.match(result.stderr, /watchNamespaces/);
     }
+    const two = await helm(templateArgs({ values: { watchNamespaces: ["a", "b"] } }));
+    assert.notEqual(two.code, 0);
+    assert.match(two.stderr, /watchNamespaces: the operator watches one namespace or all of them; 2 are listed/);
   });
 
   test("image, run image, log level, metrics port, extra args and env", async () => {
@@ -393,6 +399,22 @@ describe("helm template with non-default values", () => {
     assert.equal(pod?.metadata?.annotations?.["example.com/a"], "1");
     assert.equal(pod?.metadata?.labels?.team, "backup");
     assert.deepEqual(deployment.spec?.selector.matchLabels?.team, undefined, "selectors never change");
+  });
+
+  test("extra volumes and mounts come after /tmp", async () => {
+    const manifests = await render({
+      extraVolumes: [{ name: "ca", configMap: { name: "corp-ca" } }],
+      extraVolumeMounts: [{ name: "ca", mountPath: "/etc/corp-ca", readOnly: true }],
+    });
+    const deployment = only<V1Deployment>(manifests, "Deployment", FULLNAME, NAMESPACE);
+    assert.deepEqual(
+      deployment.spec?.template.spec?.volumes?.map((v) => v.name),
+      ["tmp", "ca"],
+    );
+    assert.deepEqual(operatorContainer(manifests).volumeMounts, [
+      { name: "tmp", mountPath: "/tmp" },
+      { name: "ca", mountPath: "/etc/corp-ca", readOnly: true },
+    ]);
   });
 
   test("probes can be switched off (null)", async () => {
