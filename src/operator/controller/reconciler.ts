@@ -318,10 +318,23 @@ export class Reconciler {
 
     await this.#commit(key, raw, meta, draft);
     const positive = requeue.filter((ms) => ms > 0);
-    return {
+    const result: ReconcileResult = {
       ...(positive.length > 0 ? { requeueAfterMs: Math.min(...positive) } : {}),
       ...(backoff ? { backoff } : {}),
     };
+    this.#o.log.debug(
+      {
+        key,
+        generation: meta.generation,
+        running: running?.run.jobName,
+        due: plan.run?.trigger,
+        problem: problem?.reason,
+        recorded: draft.recorded.map((record) => record.jobName),
+        ...result,
+      },
+      "reconciled",
+    );
+    return result;
   }
 
   /** The resource as last known: the informer's copy, or our own newer status write when the informer lags. */
