@@ -35,9 +35,11 @@ function nextBoundary(marginMs: number): Date {
 
 /** Minute and hour of an instant in a time zone. */
 function zonedClock(at: Date, timeZone: string): { minute: number; hour: number } {
-  const parts = new Intl.DateTimeFormat("en-GB", { timeZone, hour: "numeric", minute: "numeric", hourCycle: "h23" })
-    .formatToParts(at)
-    .reduce<Record<string, string>>((all, part) => ({ ...all, [part.type]: part.value }), {});
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat("en-GB", { timeZone, hour: "numeric", minute: "numeric", hourCycle: "h23" })
+      .formatToParts(at)
+      .map((part) => [part.type, part.value]),
+  );
   return { minute: Number(parts.minute), hour: Number(parts.hour) };
 }
 
