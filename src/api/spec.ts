@@ -208,7 +208,7 @@ export const EngineTuningSchema = z
       .max(256)
       .default(16)
       .describe("Parallel listing streams over the store's .chunks/ prefix."),
-    indexConcurrency: z.int().min(1).max(128).default(8).describe("Index files read in parallel."),
+    indexConcurrency: z.int().min(1).max(128).default(32).describe("Index files read in parallel."),
     deleteConcurrency: z.int().min(1).max(64).default(4).describe("DeleteObjects requests in flight."),
     deleteBatchSize: z
       .int()

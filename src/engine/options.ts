@@ -39,7 +39,7 @@ export const EngineOptionsSchema = z.object({
   listParser: z.enum(["streaming", "sdk"]).default("streaming"),
   deleteConcurrency: z.number().int().min(1).max(64).default(4),
   deleteBatchSize: z.number().int().min(1).max(1000).default(1000),
-  indexConcurrency: z.number().int().min(1).max(128).default(8),
+  indexConcurrency: z.number().int().min(1).max(128).default(32),
   /** Candidates gathered before each recheck-and-delete round (bounds memory and recheck cost). */
   roundSize: z.number().int().min(1).default(50_000),
   /** Delete even though `.in-use` names a PBS host (its local chunk cache must then be rebuilt). */
@@ -69,3 +69,6 @@ export function parsePrices(text: string): RequestPrices {
   }
   return RequestPricesSchema.parse(values);
 }
+
+/** The defaults, for commands and schemas that show them. */
+export const ENGINE_DEFAULTS: EngineOptions = EngineOptionsSchema.parse({ store: "-", cacheDir: "-" });

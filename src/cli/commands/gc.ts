@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { formatRunResult } from "../../api/run-result.ts";
-import { parsePrices } from "../../engine/options.ts";
+import { ENGINE_DEFAULTS, parsePrices } from "../../engine/options.ts";
 import { formatHuman, toRunResult } from "../../engine/report.ts";
 import { runGc } from "../../engine/run.ts";
 import { createLogger } from "../../log.ts";
@@ -91,31 +91,31 @@ export function registerGcCommand(program: Command): void {
     .addOption(
       new Option("--list-concurrency <n>", "parallel listing streams over .chunks/")
         .env("CHUNKGC_LIST_CONCURRENCY")
-        .default(16)
+        .default(ENGINE_DEFAULTS.listConcurrency)
         .argParser(positiveInteger("--list-concurrency")),
     )
     .addOption(
       new Option("--delete-concurrency <n>", "DeleteObjects requests in flight")
         .env("CHUNKGC_DELETE_CONCURRENCY")
-        .default(4)
+        .default(ENGINE_DEFAULTS.deleteConcurrency)
         .argParser(positiveInteger("--delete-concurrency")),
     )
     .addOption(
       new Option("--delete-batch-size <n>", "keys per DeleteObjects request (≤ 1000)")
         .env("CHUNKGC_DELETE_BATCH_SIZE")
-        .default(1000)
+        .default(ENGINE_DEFAULTS.deleteBatchSize)
         .argParser(positiveInteger("--delete-batch-size")),
     )
     .addOption(
       new Option("--index-concurrency <n>", "index files read in parallel")
         .env("CHUNKGC_INDEX_CONCURRENCY")
-        .default(8)
+        .default(ENGINE_DEFAULTS.indexConcurrency)
         .argParser(positiveInteger("--index-concurrency")),
     )
     .addOption(
       new Option("--delete-round-size <n>", "deletion candidates per recheck-and-delete round")
         .env("CHUNKGC_DELETE_ROUND_SIZE")
-        .default(50_000)
+        .default(ENGINE_DEFAULTS.roundSize)
         .argParser(positiveInteger("--delete-round-size")),
     )
     .addOption(

@@ -44,7 +44,7 @@ describe("GarbageCollection spec", () => {
       maxBackupDuration: "48h",
       dryRun: false,
       acknowledgeInUse: false,
-      engine: { listConcurrency: 16, indexConcurrency: 8, deleteConcurrency: 4, deleteBatchSize: 1000 },
+      engine: { listConcurrency: 16, indexConcurrency: 32, deleteConcurrency: 4, deleteBatchSize: 1000 },
       runPod: {},
       job: { backoffLimit: 0 },
       successfulRunsHistoryLimit: 3,
