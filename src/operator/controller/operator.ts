@@ -234,6 +234,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   };
 
   let elector: LeaderElector | undefined;
+  let campaigning: Promise<void> = Promise.resolve();
   let stopping: Promise<void> | undefined;
   const stop = (reason: "Stopped" | "LeaderLost" = "Stopped"): Promise<void> => {
     stopping ??= (async () => {
@@ -242,6 +243,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       queue.shutDown();
       const drained = Promise.all(workers).then(() => queue.whenIdle());
       await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, STOP_TIMEOUT_MS).unref())]);
+      await campaigning; // a renewal in flight must not take the Lease back after the release
       await elector?.release();
       metrics.leader.set(0);
       await Promise.all(informers.map((informer) => informer.stop()));
@@ -294,7 +296,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       retryPeriodSeconds: election.retryPeriodSeconds ?? 2,
       log,
     });
-    void elector.run(campaign.signal, {
+    campaigning = elector.run(campaign.signal, {
       onLeading: () => {
         leading = true;
         startWorkers();
