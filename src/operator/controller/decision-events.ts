@@ -81,12 +81,22 @@ export function slotsSkippedEvent(
   };
 }
 
-export function blockedEvent(holder: string, datastore: string): EventNote {
+/** "store s in bucket b at https://…" from the canonical identity (datastoreKey's JSON triple). */
+export function describeDatastore(datastoreKey: string): string {
+  try {
+    const [endpoint, bucket, store] = JSON.parse(datastoreKey) as [string, string, string];
+    return `store ${store} in bucket ${bucket} at ${endpoint}`;
+  } catch {
+    return datastoreKey;
+  }
+}
+
+export function blockedEvent(holder: string, datastoreKey: string): EventNote {
   return {
     type: "Normal",
     reason: "Blocked",
     action: "Lock",
-    note: `a due run waits: the datastore ${datastore} is being collected by ${holder}`,
+    note: `a due run waits: ${holder} is collecting the same datastore (${describeDatastore(datastoreKey)})`,
   };
 }
 

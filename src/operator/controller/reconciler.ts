@@ -155,6 +155,8 @@ export class Reconciler {
   /** Resources that may hold their Lease (took it, or not checked since the operator started). */
   readonly #mayHold = new Set<string>();
   readonly #checked = new Set<string>();
+  /** When this process last wrote each resource's Lease. */
+  readonly #renewed = new Map<string, number>();
 
   constructor(options: ReconcilerOptions) {
     this.#o = options;
@@ -260,13 +262,17 @@ export class Reconciler {
       datastoreHash: valid.datastoreHash,
     };
     if (running) {
-      const admission = await this.#o.locks.acquire({ ...lockRequest, otherActiveRuns: [] });
-      this.#mayHold.add(key);
-      if (!admission.admitted) {
-        this.#o.log.warn(
-          { key, job: running.run.jobName, holder: admission.holder },
-          "a run is in progress but another resource holds the datastore lease",
-        );
+      // Renew the Lease (at most once per renewal interval, however many events the run causes).
+      if (now.getTime() - (this.#renewed.get(key) ?? 0) >= this.#renewMs - SLOT_SLACK_MS) {
+        const admission = await this.#o.locks.acquire({ ...lockRequest, otherActiveRuns: [] });
+        this.#mayHold.add(key);
+        this.#renewed.set(key, now.getTime());
+        if (!admission.admitted) {
+          this.#o.log.warn(
+            { key, job: running.run.jobName, holder: admission.holder },
+            "a run is in progress but another resource holds the datastore lease",
+          );
+        }
       }
       requeue.push(this.#renewMs);
     } else if (plan.run && !problem) {
@@ -282,6 +288,7 @@ export class Reconciler {
         requeue.push(this.#o.blockedRetryMs);
       } else {
         this.#mayHold.add(key);
+        this.#renewed.set(key, now.getTime());
         this.#o.locks.removeWaiter(valid.leaseName, key);
         const started = await startRun(this.#o.clients, resource, plan.run, {
           defaultImage: this.#o.defaultImage,
@@ -435,6 +442,7 @@ export class Reconciler {
     if (!this.#mayHold.has(key) && this.#checked.has(key)) return;
     const waiters = await this.#o.locks.release(leaseName, key);
     this.#mayHold.delete(key);
+    this.#renewed.delete(key);
     this.#checked.add(key);
     this.#o.locks.removeWaiter(leaseName, key);
     for (const waiter of waiters) this.#o.enqueue(waiter);

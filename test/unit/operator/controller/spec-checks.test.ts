@@ -109,7 +109,10 @@ describe("decision events", () => {
     assert.equal(conditionChanged(blocked, other, "Blocked"), true);
   });
   it("says what happened", () => {
-    assert.match(blockedEvent("a/b", '["x","y","z"]').note, /collected by a\/b/);
+    assert.equal(
+      blockedEvent("a/b", '["https://s3.example.com","pbs","store1"]').note,
+      "a due run waits: a/b is collecting the same datastore (store store1 in bucket pbs at https://s3.example.com)",
+    );
     const skipped = slotsSkippedEvent({ count: 3, latest: new Date("2025-03-01T04:00:00Z"), capped: false }, 300);
     assert.equal(skipped.reason, "RunSkipped");
     assert.match(
