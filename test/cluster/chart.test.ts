@@ -76,13 +76,22 @@ const release = `cgc-${Math.random().toString(36).slice(2, 7)}`;
 const fullname = `${release}-chunkgc`;
 const helmGlobal = () => ["--kubeconfig", cluster.kubeconfigPath];
 const installed: { release: string; namespace: string }[] = [];
+const uninstalled: { release: string; namespace: string }[] = [];
 
 after(async () => {
   for (const { release, namespace } of installed) {
     await helm(["uninstall", release, "--namespace", namespace, "--wait", ...helmGlobal()]).catch(() => {});
   }
+  // The pods go after their Deployment (garbage collector, then the node agent): wait, so that no operator of ours
+  // still reconciles when the next test file starts its own.
+  await Promise.all(
+    [...uninstalled, ...installed].map(({ release, namespace }) =>
+      eventually(`the operator pods of ${release} to be gone`, async () =>
+        (await operatorPods(namespace, release)).length === 0 ? true : undefined,
+      ).catch(() => {}),
+    ),
+  );
 });
-
 /**
  * Values every install here needs: the node agent runs only the chunkgc repository and refuses probes. It also runs
  * containers as host processes, so the in-cluster config's fixed paths (/var/run/secrets/kubernetes.io/serviceaccount)
@@ -470,9 +479,11 @@ describe("helm install of charts/chunkgc (all namespaces)", () => {
     assert.equal(deployment.spec?.strategy?.type, "RollingUpdate");
 
     await helmOk(["uninstall", release, "--namespace", namespace, "--wait", ...helmGlobal()], { timeoutMs: 180_000 });
-    installed.splice(
-      installed.findIndex((i) => i.release === release),
-      1,
+    uninstalled.push(
+      ...installed.splice(
+        installed.findIndex((i) => i.release === release),
+        1,
+      ),
     );
     await eventually("the ClusterRole to be gone", async () =>
       rbac.readClusterRole({ name: fullname }).then(
