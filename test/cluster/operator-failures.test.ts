@@ -5,6 +5,7 @@
  * failures, cleared by the next success).
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { testCluster } from "../support/cluster.ts";
@@ -35,13 +36,14 @@ async function patchSecret(namespace: string, name: string, stringData: Record<s
   assert.equal(response.status, 200, response.body.message);
 }
 
-const specFor = (bucket: string, extra: Record<string, unknown> = {}) => ({
+/** Each resource its own store: they do not wait for each other's runs. */
+const specFor = (bucket: string, extra: Record<string, unknown> = {}, store = "store1") => ({
   datastore: {
     s3: {
       endpoint: server.endpoint,
       region: server.region,
       bucket,
-      store: "store1",
+      store,
       pathStyle: true,
       credentialsSecretRef: { name: "pbs-s3" },
     },
@@ -130,13 +132,38 @@ describe("operator: bad input and failing runs", () => {
     process.stderr.write(`# secret fixed → run recorded after ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   });
 
+  test("a missing claim: Ready=False ClaimNotFound, no Job, until the claim exists", async () => {
+    const name = "needs-claim";
+    const spec = specFor(bucket, { markerCache: { claimName: "existing-cache" } }, "store3");
+    assert.equal((await createGc(cluster, namespace, name, spec)).status, 201);
+    const waiting = await waitForGc(cluster, namespace, name, "ClaimNotFound", (gc) =>
+      condition(gc, "Ready")?.reason === "ClaimNotFound" ? gc : undefined,
+    );
+    assert.match(
+      condition(waiting, "Ready")?.message ?? "",
+      /existing-cache \(spec\.markerCache\.claimName\) not found/,
+    );
+    assert.deepEqual(await jobsOf(cluster, namespace, name), [], "no Job without its claim");
+    await core.createNamespacedPersistentVolumeClaim({
+      namespace,
+      body: {
+        metadata: { name: "existing-cache" },
+        spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+      },
+    });
+    const ready = await waitForGc(cluster, namespace, name, "Ready once the claim exists", (gc) =>
+      condition(gc, "Ready")?.status === "True" ? gc : undefined,
+    );
+    assert.ok(ready.status?.activeRun ?? ready.status?.lastRun, "the run started");
+  });
+
   test("an engine failure: Failed with the engine's reason, consecutiveFailures, Stalled after three", async () => {
     const failing = "failing";
     await createS3Secret(cluster, namespace, "wrong-s3", {
       accessKeyId: server.accessKeyId,
       secretAccessKey: "not-the-secret",
     });
-    const spec = specFor(bucket);
+    const spec = specFor(bucket, {}, "store4");
     spec.datastore.s3.credentialsSecretRef = { name: "wrong-s3" };
     assert.equal((await createGc(cluster, namespace, failing, spec)).status, 201);
 
@@ -166,6 +193,11 @@ describe("operator: bad input and failing runs", () => {
     const events = await eventsOf(cluster, namespace, failing);
     assert.equal(events.filter((e) => e.reason === "RunFailed" && e.type === "Warning").length, 3);
     assert.ok(!events.some((e) => (e.note ?? "").includes("not-the-secret")), "no secret in events");
+    const logs = readFileSync(operator.logFile, "utf8");
+    assert.ok(logs.includes("RunFailed"), "the log file is the operator's");
+    for (const secret of ["not-the-secret", Buffer.from("not-the-secret").toString("base64"), server.secretAccessKey]) {
+      assert.ok(!logs.includes(secret), "no secret in the operator's logs");
+    }
 
     // Right credentials and one more request: success clears the failures.
     await patchSecret(namespace, "wrong-s3", { AWS_SECRET_ACCESS_KEY: server.secretAccessKey });
