@@ -157,7 +157,7 @@ export function* plannedObjects(plan: DatastorePlan): Generator<PlannedObject> {
 export function junkKeys(plan: DatastorePlan): string[] {
   const store = plan.params.store;
   const hex = digestHex(chunkDigestOf(plan, 0));
-  const wrongFolder = (hex.startsWith("0000") ? "ffff" : "0000") + "/" + hex;
+  const wrongFolder = `${hex.startsWith("0000") ? "ffff" : "0000"}/${hex}`;
   return [
     `${store}/.chunks/README`,
     `${store}/.chunks/${hex.slice(0, 4)}/${hex}.tmp`,

@@ -6,8 +6,8 @@ import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { suiteServices } from "./suite-services.ts";
 import type { RunningService } from "./services.ts";
+import { suiteServices } from "./suite-services.ts";
 
 const UNIT_TESTS = ["test/unit/**/*.test.ts"];
 const SERVICE_TESTS = ["test/integration/**/*.test.ts", "test/cluster/**/*.test.ts"];

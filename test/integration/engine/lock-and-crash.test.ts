@@ -9,15 +9,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { DatastoreLock, LockBusyError } from "../../../src/engine/lock.ts";
 import { expectedOutcome } from "../../../src/seed/index.ts";
-import {
-  allKeys,
-  freshBucketContext,
-  nowBetweenWaves,
-  quietLog,
-  runEngine,
-  seed,
-  tempCacheDir,
-} from "../../support/engine.ts";
+import { allKeys, freshBucketContext, nowBetweenWaves, runEngine, seed, tempCacheDir } from "../../support/engine.ts";
 import { s3TestServers } from "../../support/s3-servers.ts";
 
 const servers = await s3TestServers();
