@@ -15,6 +15,7 @@ import {
   ApiextensionsV1Api,
   AppsV1Api,
   AuthorizationV1Api,
+  CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
   PatchStrategy,
@@ -25,6 +26,7 @@ import {
 import { parse, stringify } from "yaml";
 import { CRD_FILE } from "../../src/api/crd.ts";
 import { API_VERSION, CRD_NAME, GROUP, PLURAL } from "../../src/api/index.ts";
+import { datastoreLeaseName } from "../../src/operator/datastore-identity.ts";
 import { testCluster } from "../support/cluster.ts";
 import { CHART_DIR, helm, helmOk, valuesFile } from "../support/helm.ts";
 import { condition, createGc, createS3Secret, eventsOf, jobsOf, waitForGc } from "../support/operator.ts";
@@ -36,6 +38,7 @@ const rbac = cluster.kubeConfig.makeApiClient(RbacAuthorizationV1Api);
 const authz = cluster.kubeConfig.makeApiClient(AuthorizationV1Api);
 const extensions = cluster.kubeConfig.makeApiClient(ApiextensionsV1Api);
 const custom = cluster.kubeConfig.makeApiClient(CustomObjectsApi);
+const coordination = cluster.kubeConfig.makeApiClient(CoordinationV1Api);
 const MERGE_PATCH = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -205,7 +208,7 @@ const OPERATOR_NEEDS: Record<string, readonly string[]> = {
   "events.k8s.io/events": ["create", "patch"],
 };
 const LEASES_NEED: Record<string, readonly string[]> = {
-  "coordination.k8s.io/leases": ["get", "create", "update", "list", "watch"],
+  "coordination.k8s.io/leases": ["get", "create", "update", "delete", "list", "watch"],
 };
 
 function serviceAccountUser(namespace: string, name: string) {
@@ -593,6 +596,26 @@ describe("helm install of charts/chunkgc with watchNamespaces", () => {
     );
     assert.equal(jobs[0]?.metadata?.ownerReferences?.[0]?.name, "pbs-main");
     assert.equal(jobs[0]?.spec?.template.spec?.automountServiceAccountToken, false);
+
+    // The run fails (no S3 server); the operator records it and releases the datastore Lease it took in its own
+    // namespace by deleting it, which the Role must allow.
+    const lastRun = await waitForGc(
+      cluster,
+      watched,
+      "pbs-main",
+      "the finished run in status",
+      (gc) => gc.status?.lastRun,
+    );
+    assert.equal(lastRun.result, "Failed");
+    const leaseName = datastoreLeaseName(spec.datastore.s3);
+    await eventually("the datastore Lease to be released (deleted)", async () =>
+      coordination.readNamespacedLease({ namespace: home, name: leaseName }).then(
+        () => undefined,
+        (error: unknown) => (isNotFound(error) ? true : undefined),
+      ),
+    );
+    const denied = await eventsOf(cluster, watched, "pbs-main");
+    assert.ok(!denied.some((e) => /forbidden/i.test(e.note ?? "")), "no event reports a forbidden call");
 
     // Nothing happens in a namespace it does not watch.
     const ignored = await createGc(cluster, unwatched, "pbs-other", spec);

@@ -39,7 +39,15 @@ const OPERATOR_RIGHTS = [
   ...triples("", "events", ["create", "patch"]),
   ...triples("events.k8s.io", "events", ["create", "patch"]),
 ].sort();
-const LEASE_RIGHTS = triples("coordination.k8s.io", "leases", ["get", "create", "update", "list", "watch"]).sort();
+/** The brief's Lease verbs, plus delete: the operator deletes a datastore Lease when it releases the lock. */
+const LEASE_RIGHTS = triples("coordination.k8s.io", "leases", [
+  "get",
+  "create",
+  "update",
+  "delete",
+  "list",
+  "watch",
+]).sort();
 
 function triples(group: string, resource: string, verbs: string[]): string[] {
   return verbs.map((verb) => `${group}/${resource} ${verb}`);
