@@ -2,8 +2,9 @@
  * The Helm chart against the test cluster's real kube-apiserver: `helm install` succeeds in a namespace that enforces
  * Pod Security "restricted", the CRD is established with the chart's schema, the objects exist, and
  * SubjectAccessReviews show that the operator's ServiceAccount may do exactly what it needs (where it needs it) and
- * the run ServiceAccount nothing at all; upgrade turns on leader election, uninstall keeps the CRD. With
- * `chunkgc operator` present, the Deployment's pod (run by the node agent) becomes Ready and serves /readyz.
+ * the run ServiceAccount nothing at all; upgrade turns on leader election, uninstall keeps the CRD. The Deployment's
+ * pod (run by the node agent, talking to the apiserver as its ServiceAccount) becomes Ready and serves /readyz, and
+ * with only the namespaced Role it reconciles a GarbageCollection: status, events, claim, Job, Lease taken and deleted.
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
