@@ -136,12 +136,20 @@ export async function createGc(
   spec: GarbageCollectionSpecInput | Record<string, unknown>,
   annotations?: Record<string, string>,
 ): Promise<RawResponse> {
-  return api(cluster, "POST", gcPath(namespace), {
+  const body = {
     apiVersion: API_VERSION,
     kind: KIND,
     metadata: { name, ...(annotations ? { annotations } : {}) },
     spec,
-  });
+  };
+  // Right after another test file re-applied the CRD, the API server may briefly not serve the resource.
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const response = await api(cluster, "POST", gcPath(namespace), body);
+    const transient = response.status === 404 || response.status === 429 || response.status >= 500;
+    if (!transient || Date.now() > deadline) return response;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }
 
 export async function getGc(cluster: TestCluster, namespace: string, name: string): Promise<GcObject> {
