@@ -14,13 +14,13 @@ import {
   condition,
   createGc,
   createS3Secret,
-  eventsOf,
   type GcObject,
   getGc,
   installCrd,
   jobsOf,
   patchGc,
   startTestOperator,
+  waitForEvents,
   waitForGc,
 } from "../support/operator.ts";
 import { createTestBucket, s3TestServers } from "../support/s3-servers.ts";
@@ -88,8 +88,9 @@ describe("operator: bad input and failing runs", () => {
       assert.equal(condition(stalled, "Ready")?.status, "False");
       assert.equal(condition(stalled, "Ready")?.reason, "InvalidSpec");
       assert.equal(stalled.status?.nextScheduleTime, undefined);
-      const events = await eventsOf(cluster, namespace, name);
-      assert.ok(events.some((e) => e.reason === "InvalidSpec" && e.type === "Warning"));
+      await waitForEvents(cluster, namespace, name, "an InvalidSpec Warning", (events) =>
+        events.some((e) => e.reason === "InvalidSpec" && e.type === "Warning"),
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 1000));
     for (const [name] of cases) assert.deepEqual(await jobsOf(cluster, namespace, name), [], `${name}: no Job`);
@@ -113,7 +114,9 @@ describe("operator: bad input and failing runs", () => {
     assert.equal(condition(waiting, "Ready")?.status, "False");
     assert.match(condition(waiting, "Ready")?.message ?? "", new RegExp(`Secret ${namespace}/pbs-s3 .*not found`));
     assert.deepEqual(await jobsOf(cluster, namespace, name), [], "no Job without credentials");
-    assert.ok((await eventsOf(cluster, namespace, name)).some((e) => e.reason === "SecretNotFound"));
+    await waitForEvents(cluster, namespace, name, "a SecretNotFound Event", (events) =>
+      events.some((e) => e.reason === "SecretNotFound"),
+    );
 
     // A Secret without the secret key: a different reason.
     await core.createNamespacedSecret({
@@ -190,8 +193,13 @@ describe("operator: bad input and failing runs", () => {
     }
     assert.equal(condition(gc, "Stalled")?.status, "True");
     assert.equal(condition(gc, "Stalled")?.reason, "RepeatedFailures");
-    const events = await eventsOf(cluster, namespace, failing);
-    assert.equal(events.filter((e) => e.reason === "RunFailed" && e.type === "Warning").length, 3);
+    const events = await waitForEvents(
+      cluster,
+      namespace,
+      failing,
+      "three RunFailed Warnings",
+      (all) => all.filter((e) => e.reason === "RunFailed" && e.type === "Warning").length === 3,
+    );
     assert.ok(!events.some((e) => (e.note ?? "").includes("not-the-secret")), "no secret in events");
     const logs = readFileSync(operator.logFile, "utf8");
     assert.ok(logs.includes("RunFailed"), "the log file is the operator's");

@@ -17,13 +17,13 @@ import {
   condition,
   createGc,
   createS3Secret,
-  eventsOf,
   eventually,
   getGc,
   installCrd,
   jobsOf,
   spawnOperatorProcess,
   startTestOperator,
+  waitForEvents,
   waitForGc,
 } from "../support/operator.ts";
 import { createTestBucket, s3TestServers } from "../support/s3-servers.ts";
@@ -137,7 +137,9 @@ describe("operator process: restart in the middle of a run", () => {
     assert.equal(done.status?.activeRun, undefined);
     assert.equal(condition(done, "Reconciling")?.status, "False");
     assert.equal((await jobsOf(cluster, namespace, name)).length, 1, "still one Job");
-    const events = await eventsOf(cluster, namespace, name);
+    const events = await waitForEvents(cluster, namespace, name, "the RunSucceeded Event", (all) =>
+      all.some((e) => e.reason === "RunSucceeded"),
+    );
     assert.equal(events.filter((e) => e.reason === "RunStarted").length, 1);
     assert.equal(events.find((e) => e.reason === "RunSucceeded")?.reportingInstance, secondLeader);
 
@@ -181,7 +183,10 @@ describe("operator process: restart in the middle of a run", () => {
         [job.metadata?.name],
         "the existing Job, and no other",
       );
-      const reasons = (await eventsOf(cluster, namespace, adopted)).map((e) => e.reason);
+      const events = await waitForEvents(cluster, namespace, adopted, "the RunSucceeded Event", (all) =>
+        all.some((e) => e.reason === "RunSucceeded"),
+      );
+      const reasons = events.map((e) => e.reason);
       assert.ok(reasons.includes("RunAdopted"), `a RunAdopted Event (got ${reasons.join(", ")})`);
       assert.ok(!reasons.includes("RunStarted"), "nothing started");
     } finally {

@@ -15,12 +15,12 @@ import {
   condition,
   createGc,
   createS3Secret,
-  eventsOf,
   getGc,
   installCrd,
   jobsOf,
   patchGc,
   startTestOperator,
+  waitForEvents,
   waitForGc,
 } from "../support/operator.ts";
 import { s3TestServers } from "../support/s3-servers.ts";
@@ -179,7 +179,9 @@ describe("operator: a resource runs the engine and records its counters", () => 
   });
 
   test("every decision is an Event; metrics count runs and bytes", async () => {
-    const events = await eventsOf(cluster, namespace, name);
+    const events = await waitForEvents(cluster, namespace, name, "the HistoryPruned Event", (all) =>
+      all.some((e) => e.reason === "HistoryPruned"),
+    );
     const reasons = events.map((e) => e.reason);
     for (const reason of ["ClaimCreated", "RunStarted", "RunSucceeded", "HistoryPruned"]) {
       assert.ok(reasons.includes(reason), `an Event ${reason} (got ${reasons.join(", ")})`);

@@ -11,12 +11,12 @@ import {
   condition,
   createGc,
   createS3Secret,
-  eventsOf,
   getGc,
   installCrd,
   jobsOf,
   patchGc,
   startTestOperator,
+  waitForEvents,
   waitForGc,
 } from "../support/operator.ts";
 import { createTestBucket, s3TestServers } from "../support/s3-servers.ts";
@@ -127,7 +127,10 @@ describe("operator: schedules in real time", () => {
     );
     assert.equal(skipped.status?.skippedSlots, 1);
     assert.equal(skipped.status?.lastSkippedSlotTime, kube(slot));
-    const note = (await eventsOf(cluster, namespace, "paused-deadline")).find((e) => e.reason === "RunSkipped")?.note;
+    const events = await waitForEvents(cluster, namespace, "paused-deadline", "a RunSkipped Event", (all) =>
+      all.some((e) => e.reason === "RunSkipped"),
+    );
+    const note = events.find((e) => e.reason === "RunSkipped")?.note;
     assert.match(note ?? "", /startingDeadlineSeconds \(5\)/, "a RunSkipped Event");
     const deadlineJobs = await jobsOf(cluster, namespace, "paused-deadline");
     assert.ok(

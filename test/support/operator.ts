@@ -199,6 +199,25 @@ export async function eventsOf(cluster: TestCluster, namespace: string, name: st
   return list.items.sort((a, b) => String(a.eventTime).localeCompare(String(b.eventTime)));
 }
 
+/** Waits until the resource's Events satisfy `check` (Events are written just after the status they explain). */
+export function waitForEvents(
+  cluster: TestCluster,
+  namespace: string,
+  name: string,
+  what: string,
+  check: (events: Awaited<ReturnType<typeof eventsOf>>) => boolean,
+  timeoutMs = 30_000,
+): Promise<Awaited<ReturnType<typeof eventsOf>>> {
+  return eventually(
+    what,
+    async () => {
+      const events = await eventsOf(cluster, namespace, name);
+      return check(events) ? events : undefined;
+    },
+    timeoutMs,
+  );
+}
+
 export async function createS3Secret(
   cluster: TestCluster,
   namespace: string,
