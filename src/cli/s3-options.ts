@@ -1,5 +1,6 @@
-import { type Command, InvalidArgumentError, Option } from "commander";
+import { type Command, Option } from "commander";
 import type { S3ConnectionInput } from "../s3/index.ts";
+import { positiveInteger } from "./arg-parsers.ts";
 
 /**
  * Every S3 setting is a flag and, as pods get their settings, an environment variable. `optional` leaves endpoint and
@@ -44,23 +45,5 @@ export function s3ConnectionFromOptions(options: S3CliOptions): S3ConnectionInpu
     forcePathStyle: options.pathStyle === true || options.pathStyle === "true" || options.pathStyle === "1",
     ...(options.caBundle ? { caBundlePath: options.caBundle } : {}),
     ...(options.s3MaxAttempts ? { maxAttempts: options.s3MaxAttempts } : {}),
-  };
-}
-
-export function positiveInteger(flag: string): (value: string) => number {
-  return (value) => {
-    const parsed = Number(value);
-    if (!Number.isSafeInteger(parsed) || parsed < 1)
-      throw new InvalidArgumentError(`${flag} takes a whole number ≥ 1, got "${value}"`);
-    return parsed;
-  };
-}
-
-export function nonNegativeInteger(flag: string): (value: string) => number {
-  return (value) => {
-    const parsed = Number(value);
-    if (!Number.isSafeInteger(parsed) || parsed < 0)
-      throw new InvalidArgumentError(`${flag} takes a whole number ≥ 0, got "${value}"`);
-    return parsed;
   };
 }

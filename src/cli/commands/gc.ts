@@ -6,9 +6,10 @@ import { formatHuman, toRunResult } from "../../engine/report.ts";
 import { runGc } from "../../engine/run.ts";
 import { createLogger } from "../../log.ts";
 import { createS3Context } from "../../s3/index.ts";
-import { parseDurationSeconds } from "../../util/duration.ts";
+import { formatDurationSeconds } from "../../util/duration.ts";
+import { durationSeconds, positiveInteger } from "../arg-parsers.ts";
 import { EXIT } from "../exit-codes.ts";
-import { addS3Options, positiveInteger, type S3CliOptions, s3ConnectionFromOptions } from "../s3-options.ts";
+import { addS3Options, type S3CliOptions, s3ConnectionFromOptions } from "../s3-options.ts";
 
 interface GcCliOptions extends S3CliOptions {
   store: string;
@@ -35,16 +36,6 @@ const EXIT_BY_RESULT = {
   aborted: EXIT.safetyAbort,
   "lock-busy": EXIT.lockBusy,
 };
-
-function duration(flag: string) {
-  return (value: string) => {
-    try {
-      return parseDurationSeconds(value);
-    } catch (error) {
-      throw new InvalidArgumentError(`${flag}: ${(error as Error).message}`);
-    }
-  };
-}
 
 function instant(value: string): Date {
   const parsed = new Date(value);
@@ -73,14 +64,17 @@ export function registerGcCommand(program: Command): void {
     .addOption(
       new Option("--grace <duration>", "cutoff: chunks unused for longer are garbage (1m … 48h)")
         .env("CHUNKGC_GRACE")
-        .default(parseDurationSeconds("24h5m"), "24h5m")
-        .argParser(duration("--grace")),
+        .default(ENGINE_DEFAULTS.graceSeconds, formatDurationSeconds(ENGINE_DEFAULTS.graceSeconds))
+        .argParser(durationSeconds("--grace")),
     )
     .addOption(
       new Option("--max-backup-duration <duration>", "older manifest-less snapshots are abandoned, not running")
         .env("CHUNKGC_MAX_BACKUP_DURATION")
-        .default(parseDurationSeconds("48h"), "48h")
-        .argParser(duration("--max-backup-duration")),
+        .default(
+          ENGINE_DEFAULTS.maxBackupDurationSeconds,
+          formatDurationSeconds(ENGINE_DEFAULTS.maxBackupDurationSeconds),
+        )
+        .argParser(durationSeconds("--max-backup-duration")),
     )
     .addOption(
       new Option("--now <iso>", "evaluate cutoffs as of this time (tests, what-if dry runs)")
@@ -135,7 +129,7 @@ export function registerGcCommand(program: Command): void {
       new Option("--lock-lease <duration>", "datastore lock lease, renewed while running")
         .env("CHUNKGC_LOCK_LEASE")
         .default(300, "5m")
-        .argParser(duration("--lock-lease")),
+        .argParser(durationSeconds("--lock-lease")),
     )
     .action(async (options: GcCliOptions) => {
       const log = createLogger();

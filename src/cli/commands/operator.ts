@@ -4,8 +4,8 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { createLogger } from "../../log.ts";
 import { startOperator } from "../../operator/controller/index.ts";
 import { parseDurationSeconds } from "../../util/duration.ts";
+import { durationSeconds, positiveInteger } from "../arg-parsers.ts";
 import { EXIT } from "../exit-codes.ts";
-import { positiveInteger } from "../s3-options.ts";
 
 interface OperatorCliOptions {
   kubeconfig?: string;
@@ -23,16 +23,6 @@ interface OperatorCliOptions {
 
 /** In a pod: the service account's namespace file. */
 const SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
-
-function seconds(flag: string) {
-  return (value: string) => {
-    try {
-      return parseDurationSeconds(value);
-    } catch (error) {
-      throw new InvalidArgumentError(`${flag}: ${(error as Error).message}`);
-    }
-  };
-}
 
 function collectEnv(value: string, previous: Record<string, string>): Record<string, string> {
   const at = value.indexOf("=");
@@ -78,7 +68,7 @@ export function registerOperatorCommand(program: Command): void {
     .addOption(
       new Option("--leader-elect-lease-duration <duration>", "leader Lease duration (renew deadline: 2/3 of it)")
         .default(15, "15s")
-        .argParser(seconds("--leader-elect-lease-duration")),
+        .argParser(durationSeconds("--leader-elect-lease-duration")),
     )
     .addOption(
       new Option("--workers <n>", "resources reconciled in parallel")
@@ -88,7 +78,7 @@ export function registerOperatorCommand(program: Command): void {
     .addOption(
       new Option("--relist-interval <duration>", "full relist of every watched kind")
         .default(300, "5m")
-        .argParser(seconds("--relist-interval")),
+        .argParser(durationSeconds("--relist-interval")),
     )
     .addOption(
       new Option(
@@ -96,7 +86,7 @@ export function registerOperatorCommand(program: Command): void {
         "datastore lock Lease duration, renewed while a run is active",
       )
         .default(60, "60s")
-        .argParser(seconds("--datastore-lease-duration")),
+        .argParser(durationSeconds("--datastore-lease-duration")),
     )
     .addOption(
       new Option(

@@ -3,13 +3,8 @@ import { type Command, Option } from "commander";
 import { createS3Context, ensureBucket } from "../../s3/index.ts";
 import { expectedOutcome, planDatastore, SeedParamsSchema, seedDatastore } from "../../seed/index.ts";
 import { parseDurationSeconds } from "../../util/duration.ts";
-import {
-  addS3Options,
-  nonNegativeInteger,
-  positiveInteger,
-  type S3CliOptions,
-  s3ConnectionFromOptions,
-} from "../s3-options.ts";
+import { nonNegativeInteger, positiveInteger } from "../arg-parsers.ts";
+import { addS3Options, type S3CliOptions, s3ConnectionFromOptions } from "../s3-options.ts";
 
 interface SeedCliOptions extends S3CliOptions {
   store: string;
