@@ -3,7 +3,6 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { createLogger } from "../../log.ts";
 import { startOperator } from "../../operator/controller/index.ts";
-import { parseDurationSeconds } from "../../util/duration.ts";
 import { durationSeconds, positiveInteger } from "../arg-parsers.ts";
 import { EXIT } from "../exit-codes.ts";
 
