@@ -2,13 +2,20 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { deriveSummary } from "../api/summary.ts";
 import { inUseKey } from "../datastore/index.ts";
-import { assertBucketReachable, getObjectBytes, ObjectNotFoundError, type S3Context } from "../s3/index.ts";
+import {
+  assertBucketReachable,
+  ConditionalWriteUnsupportedError,
+  getObjectBytes,
+  ObjectNotFoundError,
+  probeConditionalPut,
+  type S3Context,
+} from "../s3/index.ts";
 import { type Cutoff, computeCutoff } from "./classify.ts";
 import { type ContentScan, scanContent } from "./content-scan.ts";
 import { emptyCounters } from "./counters.ts";
 import { SafetyAbortError } from "./errors.ts";
 import { IndexCache } from "./index-cache.ts";
-import { DatastoreLock, LockBusyError } from "./lock.ts";
+import { DatastoreLock, LockBusyError, lockPrefix } from "./lock.ts";
 import { cachedSnapshots, type Marker, markIndexes, markPrunedBases } from "./mark.ts";
 import { MarkTable } from "./mark-table.ts";
 import { type CacheIdentity, identityDigest, loadMarkerCache, writeMarkerCache } from "./marker-cache.ts";
@@ -134,6 +141,10 @@ export async function runGc(
   let indexCache: IndexCache | undefined;
   try {
     await assertBucketReachable(s3, signal);
+    // The lock is only as good as the server's conditional PUT: a server that ignores it would let two runs in.
+    if (!(await probeConditionalPut(s3, lockPrefix(options.store), signal))) {
+      throw new ConditionalWriteUnsupportedError(s3.connection.endpoint);
+    }
     lock = await DatastoreLock.acquire(s3, {
       store: options.store,
       owner: options.owner,
