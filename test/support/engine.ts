@@ -36,7 +36,7 @@ export async function freshBucketContext(server: ServerConnection, label: string
 
 export function contextFor(server: ServerConnection, bucket: string): S3Context {
   return createS3Context(
-    { endpoint: server.endpoint, region: server.region, bucket, forcePathStyle: true, maxAttempts: 4 },
+    { endpoint: server.endpoint, region: server.region, bucket, forcePathStyle: true, maxAttempts: 10 },
     { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
   );
 }
