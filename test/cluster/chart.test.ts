@@ -27,8 +27,10 @@ import {
 import { parse, stringify } from "yaml";
 import { CRD_FILE } from "../../src/api/crd.ts";
 import { API_VERSION, CRD_NAME, GROUP, PLURAL } from "../../src/api/index.ts";
+import { isNotFound } from "../../src/operator/controller/kube-api.ts";
 import { datastoreLeaseName } from "../../src/operator/datastore-identity.ts";
 import { testCluster } from "../support/cluster.ts";
+import { eventually } from "../support/eventually.ts";
 import { CHART_DIR, helm, helmOk, valuesFile } from "../support/helm.ts";
 import { condition, createGc, createS3Secret, eventsOf, jobsOf, waitForGc } from "../support/operator.ts";
 
@@ -42,25 +44,6 @@ const custom = cluster.kubeConfig.makeApiClient(CustomObjectsApi);
 const coordination = cluster.kubeConfig.makeApiClient(CoordinationV1Api);
 const MERGE_PATCH = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
-
-function isNotFound(error: unknown): boolean {
-  return typeof error === "object" && error !== null && "code" in error && error.code === 404;
-}
 
 /** A TCP port free right now on loopback: the node agent runs pods in the host's network, so 8080 may be taken. */
 function freePort(): Promise<number> {

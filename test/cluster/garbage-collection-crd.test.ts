@@ -14,6 +14,7 @@ import { API_VERSION, CRD_NAME, GarbageCollectionSpecSchema, KIND, PLURAL } from
 import { buildRunJob } from "../../src/operator/job-builder.ts";
 import { type RunInfo, reduceStatusAll } from "../../src/operator/status.ts";
 import { testCluster } from "../support/cluster.ts";
+import { eventually } from "../support/eventually.ts";
 import { sampleRunResult } from "../support/gc-fixtures.ts";
 
 const cluster = await testCluster();
@@ -59,16 +60,6 @@ async function api(
     req.on("error", reject);
     req.end(payload);
   });
-}
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
 }
 
 /** Installs (or updates) the CRD from crds/ and waits until it is served. Left installed for later suites. */

@@ -17,32 +17,15 @@ import {
   type V1Pod,
   type V1PodSpec,
 } from "@kubernetes/client-node";
+import { isNotFound } from "../../src/operator/controller/kube-api.ts";
 import { packageVersion } from "../../src/util/package-info.ts";
 import { testCluster } from "../support/cluster.ts";
+import { eventually } from "../support/eventually.ts";
 import { NodeAgent } from "./node-agent.ts";
 
 const cluster = await testCluster();
 const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
 const batch = cluster.kubeConfig.makeApiClient(BatchV1Api);
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
-
-function isNotFound(error: unknown): boolean {
-  return typeof error === "object" && error !== null && "code" in error && error.code === 404;
-}
 
 async function podsOfJob(namespace: string, job: string): Promise<V1Pod[]> {
   const list = await core.listNamespacedPod({ namespace, labelSelector: `batch.kubernetes.io/job-name=${job}` });

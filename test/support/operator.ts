@@ -25,6 +25,9 @@ import {
 } from "../../src/api/index.ts";
 import { type OperatorOptions, type RunningOperator, startOperator } from "../../src/operator/controller/index.ts";
 import type { TestCluster } from "./cluster.ts";
+import { eventually } from "./eventually.ts";
+
+export { eventually };
 
 export interface RawResponse {
   status: number;
@@ -61,26 +64,6 @@ export async function api(
     req.on("error", reject);
     req.end(payload);
   });
-}
-
-export async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 60_000,
-  intervalMs = 250,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
 }
 
 let crdInstalled: Promise<void> | undefined;
