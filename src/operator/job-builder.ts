@@ -254,7 +254,7 @@ export function buildRunJob(input: RunJobInput): V1Job {
   const container: V1Container = {
     name: ENGINE_CONTAINER_NAME,
     image: runPod.image ?? input.defaultImage ?? DEFAULT_ENGINE_IMAGE,
-    command: ["chunkgc"],
+    // No `command`: the image's ENTRYPOINT (node /app/bin/chunkgc.js) is the contract, and a `command` would replace it.
     args: engineArgs(resource),
     env: credentialEnv(s3.credentialsSecretRef.name),
     volumeMounts: mounts,

@@ -22,7 +22,7 @@ have() { # name: true when the binary is usable from KUBEBUILDER_ASSETS or the c
     { [ "$1" = helm ] && command -v helm >/dev/null 2>&1; }
 }
 missing=()
-for name in etcd kube-apiserver kube-controller-manager kubectl helm; do have "$name" || missing+=("$name"); done
+for name in etcd kube-apiserver kube-controller-manager kubectl kubelet kube-scheduler kube-proxy helm; do have "$name" || missing+=("$name"); done
 [ "${#missing[@]}" -eq 0 ] && exit 0
 
 if ! command -v go >/dev/null 2>&1; then
@@ -87,6 +87,9 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 )
 GO
   local ld="-s -w" pkg
@@ -95,7 +98,7 @@ GO
     ld+=" -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
   local cmds=() name
-  for name in kube-apiserver kube-controller-manager kubectl; do have "$name" || cmds+=("$name"); done
+  for name in kube-apiserver kube-controller-manager kubectl kubelet kube-scheduler kube-proxy; do have "$name" || cmds+=("$name"); done
   (cd "$dir" && go mod tidy && go build -trimpath -ldflags "$ld" -o "$dir/out/" "${cmds[@]/#/k8s.io/kubernetes/cmd/}" &&
     for name in "${cmds[@]}"; do mv "$dir/out/$name" "$bin/"; done)
 }
@@ -113,7 +116,7 @@ for name in "${missing[@]}"; do
   log "building $name"
   case "$name" in
   etcd) build_etcd || { echo "build-binaries: go.etcd.io/etcd/server/v3@v$ETCD_VERSION failed to build" >&2; exit 1; } ;;
-  kube-apiserver | kube-controller-manager | kubectl)
+  kube-apiserver | kube-controller-manager | kubectl | kubelet | kube-scheduler | kube-proxy)
     build_kubernetes || { echo "build-binaries: k8s.io/kubernetes@v$KUBE_VERSION failed to build" >&2; exit 1; } ;;
   helm) build_helm || { echo "build-binaries: helm.sh/helm/v3@v$HELM_VERSION failed to build" >&2; exit 1; } ;;
   esac
