@@ -42,9 +42,33 @@ describe("compact run result", () => {
     assert.throws(() => formatRunResult(sampleRunResult({ heldBack: tooMany })), /at most 16/);
   });
 
-  it("names the size when even an empty message does not fit", () => {
-    const error = new RunResultTooLargeError(5000);
-    assert.match(error.message, /5000 bytes/);
+  // Every field but the timestamps is bounded by the schema; an ISO timestamp may carry any number of fraction digits.
+  const longTimestamp = (digits: number) => `2025-03-01T03:30:05.${"1".repeat(digits)}Z`;
+
+  it("refuses, naming the size, a result that does not fit even with an empty message", () => {
+    const result = sampleRunResult({ startedAt: longTimestamp(4000), message: "short" });
+    const withoutMessage = Buffer.byteLength(JSON.stringify({ ...RunResultSchema.parse(result), message: "" }));
+    assert.ok(withoutMessage > RUN_RESULT_MAX_BYTES);
+    assert.throws(
+      () => formatRunResult(result),
+      (error: unknown) => {
+        assert.ok(error instanceof RunResultTooLargeError);
+        assert.equal(error.bytes, withoutMessage);
+        assert.match(error.message, new RegExp(`${withoutMessage} bytes`));
+        return true;
+      },
+    );
+  });
+
+  it("keeps as much message as fits next to long fields, and no more", () => {
+    const result = sampleRunResult({ startedAt: longTimestamp(3300), message: "m".repeat(1000) });
+    const json = formatRunResult(result);
+    assert.ok(Buffer.byteLength(json) <= RUN_RESULT_MAX_BYTES, `${Buffer.byteLength(json)} bytes`);
+    const message = RunResultSchema.parse(JSON.parse(json)).message ?? "";
+    assert.ok(message.endsWith("…"), message);
+    assert.ok(message.length > 1 && message.length < 1000, `${message.length} characters kept`);
+    // The message shrinks in 20 % steps, so what it keeps reaches close to the limit.
+    assert.ok(Buffer.byteLength(json) > RUN_RESULT_MAX_BYTES * 0.8);
   });
 
   const broken: [string, (value: Record<string, unknown>) => void][] = [
