@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import {
   badChunkKey,
   chunkKey,
@@ -153,20 +154,30 @@ export function* plannedObjects(plan: DatastorePlan): Generator<PlannedObject> {
   if (params.neighbourStore) yield* neighbourObjects(plan);
 }
 
+/**
+ * A digest no planned chunk has, for junk key `n`: junk must never be protected by a reference, so that a run which
+ * took it for a chunk would find it old and unreferenced and delete it, and "never deleted" can fail.
+ */
+export function junkDigestHex(plan: DatastorePlan, n: number): string {
+  return createHash("sha256").update(`chunkgc-junk:${plan.params.seed}:${n}`).digest("hex");
+}
+
 /** Keys under `.chunks/` that look almost like chunks, and strays elsewhere: never counted, never deleted. */
 export function junkKeys(plan: DatastorePlan): string[] {
   const store = plan.params.store;
-  const hex = digestHex(chunkDigestOf(plan, 0));
-  const wrongFolder = `${hex.startsWith("0000") ? "ffff" : "0000"}/${hex}`;
+  const chunkLike = (n: number, tail: (hex: string, folder: string) => string) => {
+    const hex = junkDigestHex(plan, n);
+    return `${store}/.chunks/${tail(hex, hex.slice(0, 4))}`;
+  };
   return [
     `${store}/.chunks/README`,
-    `${store}/.chunks/${hex.slice(0, 4)}/${hex}.tmp`,
-    `${store}/.chunks/${hex.slice(0, 4)}/${hex}.10.bad`,
-    `${store}/.chunks/${hex.slice(0, 4)}/${hex}.bad`,
-    `${store}/.chunks/${hex.slice(0, 4).toUpperCase()}/${hex.toUpperCase()}`,
-    `${store}/.chunks/${wrongFolder}`,
-    `${store}/.chunks/${hex.slice(0, 4)}/${hex.slice(0, 63)}`,
-    `${store}/.chunks/${hex.slice(0, 4)}/nested/${hex}`,
+    chunkLike(1, (hex, folder) => `${folder}/${hex}.tmp`),
+    chunkLike(2, (hex, folder) => `${folder}/${hex}.10.bad`),
+    chunkLike(3, (hex, folder) => `${folder}/${hex}.bad`),
+    chunkLike(4, (hex, folder) => `${folder.toUpperCase()}/${hex.toUpperCase()}`),
+    chunkLike(5, (hex) => `${hex.startsWith("0000") ? "ffff" : "0000"}/${hex}`),
+    chunkLike(6, (hex, folder) => `${folder}/${hex.slice(0, 63)}`),
+    chunkLike(7, (hex, folder) => `${folder}/nested/${hex}`),
     `${store}/.chunks/:lost+found`,
     `${store}/notes.txt`,
     contentKey(store, "vm/999/unexpected.txt"),
