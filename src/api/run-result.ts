@@ -18,7 +18,10 @@ export const RUN_RESULT_MAX_HELD_BACK_RULES = 16;
 
 const count = z.int().nonnegative();
 
-/** The Proxmox Backup Server GC counters (spec C.4), with the same meaning as PBS gives them. */
+/**
+ * The Proxmox Backup Server GC counters (docs/gc-semantics.md#pbs-counters), with the same meaning as PBS gives
+ * them.
+ */
 export const RunCountersSchema = z.object({
   indexFileCount: count.describe("Index files (.fidx, .didx) read, not deduplicated."),
   indexDataBytes: count.describe("Bytes the index files describe (the original data size), not deduplicated."),

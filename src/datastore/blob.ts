@@ -5,7 +5,7 @@ import { assertLayout, hasMagic, viewOf } from "./layout.ts";
 /** The four DataBlob flavours PBS writes (chunks and `*.blob` files). */
 export type BlobKind = "uncompressed" | "zstd" | "encrypted" | "encrypted-zstd";
 
-/** DataBlob magics (spec A.4). */
+/** DataBlob magics (docs/datastore-format.md#blobs-and-chunks). */
 export const BLOB_MAGICS: Readonly<Record<BlobKind, Uint8Array>> = {
   uncompressed: Uint8Array.of(0x42, 0xab, 0x38, 0x07, 0xbe, 0x83, 0x70, 0xa1),
   zstd: Uint8Array.of(0x31, 0xb9, 0x58, 0x42, 0x6f, 0xb6, 0xa3, 0x7f),

@@ -5,7 +5,7 @@ import { contentKey, contentPrefix } from "./keys.ts";
 import { parseSnapshotTime } from "./snapshot-time.ts";
 
 /*
- * Paths inside `<store>/.cnt/` (spec A.1):
+ * Paths inside `<store>/.cnt/` (docs/datastore-format.md#content-files):
  *   ns/<a>/ns/<b>/.namespace                    namespace marker (depth ≤ 7)
  *   [ns/…/]<type>/<id>/owner | notes            backup group files
  *   [ns/…/]<type>/<id>/<YYYY-MM-DDTHH:MM:SSZ>/<file>

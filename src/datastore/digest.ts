@@ -7,7 +7,7 @@ export const DIGEST_HEX_LENGTH = 64;
 
 /** Size of the all-zero chunk PBS writes for holes in fixed-size images (4 MiB). */
 export const ZERO_CHUNK_SIZE = 4 * 1024 * 1024;
-/** Digest of the all-zero 4 MiB chunk (spec A.4). */
+/** Digest of the all-zero 4 MiB chunk (docs/datastore-format.md#zero-chunk). */
 export const ZERO_CHUNK_DIGEST_HEX = "bb9f8df61474d25e71fa00722318cd387396ca1736605e1248821cc0de3d3af8";
 
 /** Lowercase hex of the 32-byte digest at `offset` (default 0) of `bytes`. */

@@ -8,7 +8,7 @@ import { newUuid, uuidFromBytes, writeUuid } from "./uuid.ts";
 /** Magic of a dynamic index (`.didx`): PBS's DYNAMIC_SIZED_CHUNK_INDEX_1_0. */
 export const DYNAMIC_INDEX_MAGIC = Uint8Array.of(0x1c, 0x91, 0x4e, 0xa5, 0x19, 0xba, 0xb3, 0xcd);
 
-/** Header of a dynamic index, little-endian (spec A.3). Entries follow at 4096. */
+/** Header of a dynamic index, little-endian (docs/datastore-format.md#dynamic-index). Entries follow at 4096. */
 export const DYNAMIC_INDEX_HEADER = assertLayout("dynamic index header", INDEX_HEADER_SIZE, {
   magic: { offset: 0, size: 8 },
   uuid: { offset: 8, size: 16 },

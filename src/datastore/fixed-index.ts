@@ -8,7 +8,10 @@ import { newUuid, uuidFromBytes, writeUuid } from "./uuid.ts";
 /** Magic of a fixed index (`.fidx`): PBS's FIXED_SIZED_CHUNK_INDEX_1_0. */
 export const FIXED_INDEX_MAGIC = Uint8Array.of(0x2f, 0x7f, 0x41, 0xed, 0x91, 0xfd, 0x0f, 0xcd);
 
-/** Header of a fixed index, little-endian (spec A.2). Digests follow at 4096, 32 bytes each. */
+/**
+ * Header of a fixed index, little-endian (docs/datastore-format.md#fixed-index). Digests follow at 4096, 32 bytes
+ * each.
+ */
 export const FIXED_INDEX_HEADER = assertLayout("fixed index header", INDEX_HEADER_SIZE, {
   magic: { offset: 0, size: 8 },
   uuid: { offset: 8, size: 16 },

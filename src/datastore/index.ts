@@ -1,4 +1,5 @@
-// Public face of the PBS datastore format library: index files, blobs, digests and object keys (spec part A).
+// Public face of the PBS datastore format library: index files, blobs, digests and object keys
+// (docs/datastore-format.md).
 
 export {
   BLOB_HEADER,

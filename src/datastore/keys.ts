@@ -2,7 +2,8 @@ import { DIGEST_HEX_LENGTH, isDigestHex, isLowerHexCode, isLowerHexRange } from 
 import { KeyFormatError } from "./errors.ts";
 
 /*
- * Object keys of a datastore in a bucket (spec A.1). Everything lives under the store prefix `<store>/`:
+ * Object keys of a datastore in a bucket (docs/datastore-format.md#object-keys). Everything lives under the store
+ * prefix `<store>/`:
  *   <store>/.chunks/<4 hex>/<64 hex>           a chunk
  *   <store>/.chunks/<4 hex>/<64 hex>.<N>.bad   a corrupt chunk PBS moved aside, N = 0…9
  *   <store>/.cnt/<path>                        every other file (see content-keys.ts)
@@ -101,9 +102,9 @@ export function badChunkKey(store: string, digestHex: string, n: number): string
 export type DeletableChunkKey = { digestHex: string; badIndex?: number };
 
 /**
- * Whether `key` matches `^<store>/\.chunks/[0-9a-f]{4}/[0-9a-f]{64}(\.[0-9]\.bad)?$` (spec C.2, `<store>` taken
- * literally) with the 4-hex folder equal to the digest's first 4 characters. No allocation: it runs once per listed
- * key.
+ * Whether `key` matches `^<store>/\.chunks/[0-9a-f]{4}/[0-9a-f]{64}(\.[0-9]\.bad)?$`
+ * (docs/gc-semantics.md#strict-chunk-keys, `<store>` taken literally) with the 4-hex folder equal to the digest's
+ * first 4 characters. No allocation: it runs once per listed key.
  */
 export function isDeletableChunkKey(store: string, key: string): boolean {
   return deletableTailStart(store, key) >= 0;

@@ -1,7 +1,8 @@
 import { emptyRunCounters, type RunCounters } from "../api/run-result.ts";
 
 /**
- * The PBS garbage-collection counters (spec C.4): one plain struct that every phase fills and every report reads.
+ * The PBS garbage-collection counters (docs/gc-semantics.md#counters-and-result): one plain struct that every phase
+ * fills and every report reads.
  * Its shape is the API's (the termination message and the resource status carry it unchanged).
  */
 export type GcCounters = RunCounters;

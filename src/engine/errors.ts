@@ -1,4 +1,7 @@
-/** A safety rule stopped the run before any deletion (spec C.2); the process exits with code 3. */
+/**
+ * A safety rule stopped the run before any deletion (docs/gc-semantics.md#safety-rules); the process exits with
+ * code 3.
+ */
 export class SafetyAbortError extends Error {
   override name = "SafetyAbortError";
   readonly exitCode = 3;

@@ -82,7 +82,8 @@ async function markRunningBases(
 }
 
 /**
- * One garbage collection (spec C.1): lock, mark, sweep with rechecked deletes, marker cache, report. Never throws
+ * One garbage collection (docs/gc-semantics.md#the-chunkgc-run): lock, mark, sweep with rechecked deletes, marker
+ * cache, report. Never throws
  * for outcomes a user must see (lock busy, safety abort, failure): they are the report's `result`.
  */
 export async function runGc(

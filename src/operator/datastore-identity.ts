@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 
 /**
- * The identity of a datastore (spec C.3): endpoint + bucket + store. Two GarbageCollections with the same identity,
+ * The identity of a datastore (docs/gc-semantics.md#datastore-lock): endpoint + bucket + store. Two
+ * GarbageCollections with the same identity,
  * in any namespace, collect the same chunks and must never run at once; the operator serializes them with a Lease
  * whose name is derived here. Spellings of the same endpoint (case of the host, a default port, a trailing slash)
  * are one identity; region and path-style addressing are not part of it.

@@ -1,5 +1,6 @@
 /**
- * Every safety rule of spec C.2 against real S3 servers; each test fails when its rule is removed from the engine.
+ * Every safety rule of docs/gc-semantics.md#safety-rules against real S3 servers; each test fails when its rule is
+ * removed from the engine.
  */
 import assert from "node:assert/strict";
 import { readdirSync, rmSync } from "node:fs";

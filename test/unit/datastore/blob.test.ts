@@ -10,7 +10,7 @@ import {
 } from "../../../src/datastore/index.ts";
 import { assertFormatError } from "./assert-format-error.ts";
 
-// The magics of spec A.4, typed in from the table.
+// The magics of docs/datastore-format.md#blobs-and-chunks, typed in from the table.
 const SPEC_MAGICS: Record<BlobKind, string> = {
   uncompressed: "42ab3807be8370a1",
   zstd: "31b958426fb6a37f",

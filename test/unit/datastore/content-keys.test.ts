@@ -129,7 +129,7 @@ describe("parseContentKey", () => {
 describe("content key builders", () => {
   const snapshot: SnapshotRef = { namespace: ["prod", "eu"], backupType: "vm", backupId: "100", snapshotTime: T };
 
-  it("build the paths of spec A.1", () => {
+  it("build the paths of docs/datastore-format.md#content-files", () => {
     assert.equal(namespacePath([]), "");
     assert.equal(namespaceMarkerKey("s", ["a", "b"]), "s/.cnt/ns/a/ns/b/.namespace");
     assert.equal(groupDirKey("s", { namespace: [], backupType: "ct", backupId: "7" }), "s/.cnt/ct/7/");

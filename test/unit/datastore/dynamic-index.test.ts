@@ -19,7 +19,7 @@ const entries: HandEntry[] = [
   { end: 2n ** 40n + 7n, digest: digestOf("three") }, // needs the high word of the u64
 ];
 
-describe("dynamic index: hand-built fixture from spec A.3", () => {
+describe("dynamic index: hand-built fixture from docs/datastore-format.md#dynamic-index", () => {
   it("has the layout of the spec table", () => {
     const file = handDynamicIndex(1, entries);
     assert.equal(file.length, 4096 + 4 * 40);

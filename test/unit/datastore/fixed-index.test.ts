@@ -17,7 +17,7 @@ const threeDigests = [digestOf("a"), digestOf("b"), digestOf("c")];
 // 9 MiB in 4 MiB chunks: ceil(9/4) = 3 digests, the last chunk partial.
 const spec = { ctime: 1714557600, size: 9 * MiB, chunkSize: 4 * MiB, digests: threeDigests };
 
-describe("fixed index: hand-built fixture from spec A.2", () => {
+describe("fixed index: hand-built fixture from docs/datastore-format.md#fixed-index", () => {
   it("has the layout of the spec table", () => {
     const file = handFixedIndex(spec);
     assert.equal(file.length, 4096 + 3 * 32);

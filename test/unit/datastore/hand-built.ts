@@ -1,5 +1,6 @@
-// Index files built byte by byte from the spec tables (pbs-datastore.md A.2, A.3) with literal offsets and magics,
-// independent of the library's writer and constants, so that the tests check the library against the spec.
+// Index files built byte by byte from the format tables (docs/datastore-format.md#fixed-index, #dynamic-index)
+// with literal offsets and magics, independent of the library's writer and constants, so that the tests check the
+// library against the format's description.
 import { createHash } from "node:crypto";
 
 export const UUID_HEX = "0123456789abcdef0011223344556677";
@@ -16,7 +17,7 @@ export function sha256Hex(data: Uint8Array): string {
 
 export type HandFixed = { ctime: number; size: number; chunkSize: number; digests: Buffer[] };
 
-/** A `.fidx` per spec A.2. */
+/** A `.fidx` per docs/datastore-format.md#fixed-index. */
 export function handFixedIndex({ ctime, size, chunkSize, digests }: HandFixed): Buffer {
   const file = Buffer.alloc(4096 + 32 * digests.length); // reserved bytes 80…4095 stay zero
   Buffer.from("2f7f41ed91fd0fcd", "hex").copy(file, 0);
@@ -32,7 +33,7 @@ export function handFixedIndex({ ctime, size, chunkSize, digests }: HandFixed): 
 
 export type HandEntry = { end: number | bigint; digest: Buffer };
 
-/** A `.didx` per spec A.3. */
+/** A `.didx` per docs/datastore-format.md#dynamic-index. */
 export function handDynamicIndex(ctime: number, entries: HandEntry[]): Buffer {
   const file = Buffer.alloc(4096 + 40 * entries.length);
   Buffer.from("1c914ea519bab3cd", "hex").copy(file, 0);

@@ -18,7 +18,7 @@ const D = ZERO_CHUNK_DIGEST_HEX; // bb9f…
 const FOLDER = D.slice(0, 4);
 
 describe("key builders", () => {
-  it("build the keys of spec A.1", () => {
+  it("build the keys of docs/datastore-format.md#object-keys", () => {
     assert.equal(chunksPrefix("store1"), "store1/.chunks/");
     assert.equal(contentPrefix("store1"), "store1/.cnt/");
     assert.equal(inUseKey("store1"), "store1/.in-use");
@@ -47,7 +47,7 @@ describe("key builders", () => {
   });
 });
 
-describe("deletable chunk keys (spec C.2)", () => {
+describe("deletable chunk keys (docs/gc-semantics.md#strict-chunk-keys)", () => {
   const valid: [string, string, { digestHex: string; badIndex?: number }][] = [
     ["store1", `store1/.chunks/${FOLDER}/${D}`, { digestHex: D }],
     ["store1", `store1/.chunks/${FOLDER}/${D}.0.bad`, { digestHex: D, badIndex: 0 }],
