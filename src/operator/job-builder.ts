@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type {
   V1Affinity,
   V1Container,
+  V1EnvFromSource,
   V1EnvVar,
   V1Job,
   V1OwnerReference,
@@ -16,6 +17,7 @@ import type {
 import { API_VERSION, APP_NAME, JOB_ANNOTATIONS, KIND, LABELS, MANAGER_NAME, RUN_COMPONENT } from "../api/group.ts";
 import type { GarbageCollectionSpec, MarkerCache, RunPod } from "../api/spec.ts";
 import type { RunTrigger } from "../api/status.ts";
+import { CREDENTIAL_SOURCE_ENV, DEFAULT_CHAIN } from "../s3/config.ts";
 import { datastoreHash } from "./datastore-identity.ts";
 import type { RunInfo } from "./status.ts";
 
@@ -61,11 +63,34 @@ export interface RunResource {
   spec: GarbageCollectionSpec;
 }
 
+/** Seconds a run may take when spec.job.activeDeadlineSeconds is not set: a run that cannot start ends too. */
+export const DEFAULT_ACTIVE_DEADLINE_SECONDS = 12 * 3600;
+
+/** The operator's settings for every run pod; a spec's own runPod fields take precedence. */
+export interface RunPodDefaults {
+  /** The engine image when spec.runPod.image is not set; DEFAULT_ENGINE_IMAGE when undefined. */
+  image?: string;
+  /** ServiceAccount when spec.runPod.serviceAccountName is not set (the chart's run ServiceAccount). */
+  serviceAccountName?: string;
+  /** Pull secrets when spec.runPod.imagePullSecrets is not set. */
+  imagePullSecrets?: readonly string[];
+  /** spec.job.activeDeadlineSeconds when omitted; DEFAULT_ACTIVE_DEADLINE_SECONDS when undefined. */
+  activeDeadlineSeconds?: number;
+  /**
+   * "fixed": the pod runs as RUN_USER_ID (the image's user) unless the spec says otherwise; "platform": no user,
+   * group or fsGroup unless the spec sets them (OpenShift's restricted-v2 SCC assigns them from the namespace range).
+   */
+  ids?: "fixed" | "platform";
+  /** Variables for every run pod (the operator's --run-env), before the spec's own; no engine switches. */
+  env?: Readonly<Record<string, string>>;
+}
+
 export interface RunJobInput {
   resource: RunResource;
   run: RunIdentity;
   /** The operator's image, used when spec.runPod.image is not set; defaults to DEFAULT_ENGINE_IMAGE. */
   defaultImage?: string;
+  defaults?: RunPodDefaults;
 }
 
 function shortHash(text: string, length: number): string {
@@ -176,7 +201,12 @@ export function engineArgs(resource: RunResource): string[] {
   return args;
 }
 
-function credentialEnv(secretName: string): V1EnvVar[] {
+/**
+ * The credentials: from the Secret when one is named, else the AWS SDK's default chain (the run ServiceAccount's
+ * IRSA or Pod Identity token, or instance metadata), which the engine uses only when told so.
+ */
+function credentialEnv(secretName: string | undefined): V1EnvVar[] {
+  if (secretName === undefined) return [{ name: CREDENTIAL_SOURCE_ENV, value: DEFAULT_CHAIN }];
   const fromSecret = (key: string, optional: boolean): V1EnvVar => ({
     name: key,
     valueFrom: { secretKeyRef: { name: secretName, key, ...(optional ? { optional: true } : {}) } },
@@ -200,10 +230,9 @@ function resources(runPod: RunPod): V1ResourceRequirements | undefined {
   return out;
 }
 
+/** The container's restrictions (Pod Security Standard "restricted"); no ids here: the pod level holds them. */
 export const CONTAINER_SECURITY_CONTEXT: Readonly<V1SecurityContext> = {
   runAsNonRoot: true,
-  runAsUser: RUN_USER_ID,
-  runAsGroup: RUN_USER_ID,
   readOnlyRootFilesystem: true,
   allowPrivilegeEscalation: false,
   privileged: false,
@@ -219,6 +248,30 @@ export const POD_SECURITY_CONTEXT: Readonly<V1PodSecurityContext> = {
   fsGroupChangePolicy: "OnRootMismatch",
   seccompProfile: { type: "RuntimeDefault" },
 };
+
+/** The pod security context: the restricted base, the ids of the operator's mode, then the spec's overrides. */
+export function podSecurityContext(runPod: RunPod, ids: "fixed" | "platform" = "fixed"): V1PodSecurityContext {
+  const out = structuredClone(POD_SECURITY_CONTEXT) as V1PodSecurityContext;
+  if (ids === "platform") {
+    delete out.runAsUser;
+    delete out.runAsGroup;
+    delete out.fsGroup;
+  }
+  const own = runPod.securityContext;
+  if (own === undefined) return out;
+  if (own.runAsUser !== undefined) out.runAsUser = own.runAsUser;
+  if (own.runAsGroup !== undefined) out.runAsGroup = own.runAsGroup;
+  if (own.fsGroup !== undefined) out.fsGroup = own.fsGroup;
+  if (own.supplementalGroups !== undefined) out.supplementalGroups = [...own.supplementalGroups];
+  if (own.fsGroupChangePolicy !== undefined) out.fsGroupChangePolicy = own.fsGroupChangePolicy;
+  if (own.seLinuxOptions !== undefined) out.seLinuxOptions = { ...own.seLinuxOptions };
+  return out;
+}
+
+/** The user's extra environment (validated by the schema: no engine switches) as core/v1 EnvVars. */
+function userEnv(runPod: RunPod): V1EnvVar[] {
+  return (runPod.env ?? []).map((env) => structuredClone(env) as V1EnvVar);
+}
 
 /** The Job of one run. */
 export function buildRunJob(input: RunJobInput): V1Job {
@@ -250,32 +303,45 @@ export function buildRunJob(input: RunJobInput): V1Job {
       },
     });
   }
+  for (const volume of runPod.volumes ?? []) volumes.push(structuredClone(volume) as V1Volume);
+  for (const mount of runPod.volumeMounts ?? []) mounts.push({ ...mount, readOnly: true });
 
+  const defaults = input.defaults ?? {};
   const container: V1Container = {
     name: ENGINE_CONTAINER_NAME,
-    image: runPod.image ?? input.defaultImage ?? DEFAULT_ENGINE_IMAGE,
+    image: runPod.image ?? defaults.image ?? input.defaultImage ?? DEFAULT_ENGINE_IMAGE,
     // No `command`: the image's ENTRYPOINT (node /app/bin/chunkgc.js) is the contract, and a `command` would replace it.
     args: engineArgs(resource),
-    env: credentialEnv(s3.credentialsSecretRef.name),
+    // The operator's and the user's variables first: the credentials come last and win over a duplicate name.
+    env: [
+      ...Object.entries(defaults.env ?? {}).map(([name, value]) => ({ name, value })),
+      ...userEnv(runPod),
+      ...credentialEnv(s3.credentialsSecretRef?.name),
+    ],
     volumeMounts: mounts,
     terminationMessagePath: TERMINATION_MESSAGE_PATH,
     terminationMessagePolicy: "File",
     securityContext: structuredClone(CONTAINER_SECURITY_CONTEXT) as V1SecurityContext,
   };
+  if (runPod.envFrom) container.envFrom = runPod.envFrom.map((from) => structuredClone(from) as V1EnvFromSource);
   if (runPod.imagePullPolicy) container.imagePullPolicy = runPod.imagePullPolicy;
   const containerResources = resources(runPod);
   if (containerResources) container.resources = containerResources;
 
-  const podLabels = { ...(runPod.labels ?? {}), ...labels };
+  const podLabels = { ...(runPod.podLabels ?? {}), ...labels };
   const podSpec: NonNullable<NonNullable<V1Job["spec"]>["template"]["spec"]> = {
     restartPolicy: "Never",
     automountServiceAccountToken: false,
     enableServiceLinks: false,
     terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
-    securityContext: structuredClone(POD_SECURITY_CONTEXT) as V1PodSecurityContext,
+    securityContext: podSecurityContext(runPod, defaults.ids),
     containers: [container],
     volumes,
   };
+  const serviceAccountName = runPod.serviceAccountName ?? defaults.serviceAccountName;
+  if (serviceAccountName) podSpec.serviceAccountName = serviceAccountName;
+  const pullSecrets = runPod.imagePullSecrets?.map((secret) => secret.name) ?? defaults.imagePullSecrets ?? [];
+  if (pullSecrets.length > 0) podSpec.imagePullSecrets = pullSecrets.map((name) => ({ name }));
   if (runPod.nodeSelector) podSpec.nodeSelector = { ...runPod.nodeSelector };
   if (runPod.tolerations) podSpec.tolerations = runPod.tolerations.map((t) => ({ ...t }) as V1Toleration);
   if (runPod.affinity) podSpec.affinity = structuredClone(runPod.affinity) as V1Affinity;
@@ -284,11 +350,15 @@ export function buildRunJob(input: RunJobInput): V1Job {
   const jobSpec: NonNullable<V1Job["spec"]> = {
     backoffLimit: spec.job.backoffLimit,
     template: {
-      metadata: { labels: podLabels, ...(runPod.annotations ? { annotations: { ...runPod.annotations } } : {}) },
+      metadata: {
+        labels: podLabels,
+        ...(runPod.podAnnotations ? { annotations: { ...runPod.podAnnotations } } : {}),
+      },
       spec: podSpec,
     },
   };
-  if (spec.job.activeDeadlineSeconds !== undefined) jobSpec.activeDeadlineSeconds = spec.job.activeDeadlineSeconds;
+  jobSpec.activeDeadlineSeconds =
+    spec.job.activeDeadlineSeconds ?? defaults.activeDeadlineSeconds ?? DEFAULT_ACTIVE_DEADLINE_SECONDS;
 
   return {
     apiVersion: "batch/v1",

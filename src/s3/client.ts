@@ -6,7 +6,7 @@ import { ConfiguredRetryStrategy } from "@smithy/core/retry";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import type { FinalizeRequestMiddleware, HandlerExecutionContext } from "@smithy/types";
 import {
-  resolveCredentials,
+  credentialsOrDefaultChain,
   type S3Connection,
   type S3ConnectionInput,
   S3ConnectionSchema,
@@ -31,7 +31,7 @@ export function retryBackoffMs(attempt: number, random: () => number = Math.rand
 
 export function createS3Context(
   input: S3ConnectionInput,
-  credentials: S3Credentials = resolveCredentials(),
+  credentials: S3Credentials | undefined = credentialsOrDefaultChain(),
 ): S3Context {
   const connection = S3ConnectionSchema.parse(input);
   const counter = new RequestCounter();
@@ -42,7 +42,8 @@ export function createS3Context(
     endpoint: connection.endpoint,
     region: connection.region,
     forcePathStyle: connection.forcePathStyle,
-    credentials,
+    // Without static keys: the SDK's default provider chain (web identity, container and instance metadata).
+    ...(credentials ? { credentials } : {}),
     // Ceph RGW 16 and other servers reject the SDK's default streaming checksums (HTTP 411); PBS does not use them.
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",

@@ -61,3 +61,19 @@ export function resolveCredentials(env: NodeJS.ProcessEnv = process.env): S3Cred
   const sessionToken = read("AWS_SESSION_TOKEN");
   return sessionToken ? { accessKeyId, secretAccessKey, sessionToken } : { accessKeyId, secretAccessKey };
 }
+
+/** Variable that lets the engine fall back to the AWS SDK's default credential chain when no keys are given. */
+export const CREDENTIAL_SOURCE_ENV = "CHUNKGC_S3_CREDENTIAL_SOURCE";
+export const DEFAULT_CHAIN = "default-chain";
+
+/**
+ * Static credentials when they are given; undefined (the AWS SDK's default provider chain: web identity tokens of
+ * IRSA, EKS Pod Identity, instance metadata) only when CHUNKGC_S3_CREDENTIAL_SOURCE=default-chain asks for it, so
+ * that a forgotten Secret is still an error everywhere else.
+ */
+export function credentialsOrDefaultChain(env: NodeJS.ProcessEnv = process.env): S3Credentials | undefined {
+  const staticNames = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"].flatMap((name) => [name, `${name}_FILE`]);
+  const anyStatic = [...staticNames, "CHUNKGC_S3_CREDENTIALS_DIR"].some((name) => (env[name] ?? "") !== "");
+  if (env[CREDENTIAL_SOURCE_ENV] === DEFAULT_CHAIN && !anyStatic) return undefined;
+  return resolveCredentials(env);
+}

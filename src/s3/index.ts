@@ -1,7 +1,11 @@
 export { assertBucketReachable, BucketUnreachableError, ensureBucket } from "./bucket.ts";
 export { createS3Context, retryBackoffMs, type S3Context } from "./client.ts";
+export { type ClockSkew, clockSkewFromDate, parseDateHeader } from "./clock.ts";
 export {
+  CREDENTIAL_SOURCE_ENV,
   CredentialsError,
+  credentialsOrDefaultChain,
+  DEFAULT_CHAIN,
   resolveCredentials,
   type S3Connection,
   type S3ConnectionInput,
@@ -36,7 +40,9 @@ export {
   type ObjectHead,
   ObjectNotFoundError,
   probeConditionalPut,
+  probeServer,
   putIfAbsent,
   putObject,
+  type ServerProbe,
 } from "./objects.ts";
 export { REQUEST_KINDS, RequestCounter, type RequestCounts, type RequestKind } from "./request-counter.ts";

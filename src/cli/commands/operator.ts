@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { KubeConfig } from "@kubernetes/client-node";
 import { type Command, InvalidArgumentError, Option } from "commander";
+import { ENGINE_ENV_MESSAGE, isAllowedRunEnvName } from "../../api/spec.ts";
 import { createLogger } from "../../log.ts";
 import { startOperator } from "../../operator/controller/index.ts";
 import { durationSeconds, positiveInteger } from "../arg-parsers.ts";
@@ -18,15 +19,33 @@ interface OperatorCliOptions {
   relistInterval: number;
   datastoreLeaseDuration: number;
   runEnv: Record<string, string>;
+  leaderElectLeaseName: string;
+  runServiceAccount?: string;
+  runImagePullSecret: string[];
+  runActiveDeadline: number;
+  runPodIds: "fixed" | "platform";
 }
 
 /** In a pod: the service account's namespace file. */
 const SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
-function collectEnv(value: string, previous: Record<string, string>): Record<string, string> {
+/** --run-env NAME=VALUE: the same names a spec may set (spec.runPod.env), never an engine safety switch. */
+export function collectEnv(value: string, previous: Record<string, string>): Record<string, string> {
   const at = value.indexOf("=");
   if (at <= 0) throw new InvalidArgumentError(`--run-env takes NAME=VALUE, got "${value}"`);
-  return { ...previous, [value.slice(0, at)]: value.slice(at + 1) };
+  const name = value.slice(0, at);
+  if (!isAllowedRunEnvName(name)) throw new InvalidArgumentError(`--run-env ${name}: ${ENGINE_ENV_MESSAGE}`);
+  return { ...previous, [name]: value.slice(at + 1) };
+}
+
+function collectList(value: string, previous: string[]): string[] {
+  return [
+    ...previous,
+    ...value
+      .split(",")
+      .map((item) => item.trim())
+      .filter((item) => item !== ""),
+  ];
 }
 
 function operatorNamespace(explicit: string | undefined): string {
@@ -90,10 +109,38 @@ export function registerOperatorCommand(program: Command): void {
     .addOption(
       new Option(
         "--run-env <NAME=VALUE>",
-        "test/debug hook: add a CHUNKGC_* variable to every run pod (repeatable), such as CHUNKGC_NOW",
+        "add a variable to every run pod (repeatable), such as HTTPS_PROXY; CHUNKGC_* switches are refused",
       )
         .default({})
         .argParser(collectEnv),
+    )
+    .addOption(
+      new Option("--leader-elect-lease-name <name>", "leader Lease name (two releases in one namespace need two)")
+        .env("CHUNKGC_LEADER_ELECT_LEASE_NAME")
+        .default("chunkgc-operator"),
+    )
+    .addOption(
+      new Option("--run-service-account <name>", "ServiceAccount of run pods whose spec names none").env(
+        "CHUNKGC_RUN_SERVICE_ACCOUNT",
+      ),
+    )
+    .addOption(
+      new Option("--run-image-pull-secret <names>", "pull secrets of run pods whose spec names none (repeatable)")
+        .env("CHUNKGC_RUN_IMAGE_PULL_SECRETS")
+        .default([])
+        .argParser(collectList),
+    )
+    .addOption(
+      new Option("--run-active-deadline <duration>", "deadline of a run whose spec sets none (it ends stuck runs)")
+        .env("CHUNKGC_RUN_ACTIVE_DEADLINE")
+        .default(12 * 3600, "12h")
+        .argParser(durationSeconds("--run-active-deadline")),
+    )
+    .addOption(
+      new Option("--run-pod-ids <mode>", "fixed: run pods run as 65532; platform: the platform assigns uid/gid/fsGroup")
+        .env("CHUNKGC_RUN_POD_IDS")
+        .choices(["fixed", "platform"])
+        .default("fixed"),
     )
     .action(async (options: OperatorCliOptions) => {
       const log = createLogger({ name: "chunkgc-operator" });
@@ -106,9 +153,17 @@ export function registerOperatorCommand(program: Command): void {
         ...(options.namespace ? { namespace: options.namespace } : {}),
         operatorNamespace: operatorNamespace(options.operatorNamespace),
         defaultImage: options.defaultImage,
+        runPod: {
+          ...(options.runServiceAccount ? { serviceAccountName: options.runServiceAccount } : {}),
+          imagePullSecrets: options.runImagePullSecret,
+          activeDeadlineSeconds: options.runActiveDeadline,
+          ids: options.runPodIds,
+          env: options.runEnv,
+        },
         metricsAddress: options.metricsAddr,
         leaderElection: {
           enabled: options.leaderElect === true || options.leaderElect === "true" || options.leaderElect === "1",
+          leaseName: options.leaderElectLeaseName,
           leaseDurationSeconds: leaseDuration,
           renewDeadlineSeconds: Math.max(1, Math.floor((leaseDuration * 2) / 3)),
           retryPeriodSeconds: Math.max(1, Math.floor(leaseDuration / 7)),
@@ -116,7 +171,6 @@ export function registerOperatorCommand(program: Command): void {
         workers: options.workers,
         relistIntervalMs: options.relistInterval * 1000,
         datastoreLeaseSeconds: options.datastoreLeaseDuration,
-        runEnv: options.runEnv,
         log,
         processMetrics: true,
       });

@@ -29,7 +29,9 @@ export function credentialsProblem(
   spec: GarbageCollectionSpec,
   secret: V1Secret | undefined,
 ): DependencyProblem | undefined {
-  const name = spec.datastore.s3.credentialsSecretRef.name;
+  const ref = spec.datastore.s3.credentialsSecretRef;
+  if (ref === undefined) return undefined; // the AWS SDK's default chain: nothing to check here
+  const { name } = ref;
   if (secret === undefined) {
     return {
       reason: "SecretNotFound",

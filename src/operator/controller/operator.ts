@@ -3,8 +3,9 @@ import { hostname } from "node:os";
 import type { KubeConfig, KubernetesListObject, V1EnvVar, V1Job, V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { GROUP, LABELS, MANAGER_NAME, PLURAL, RUN_COMPONENT, VERSION } from "../../api/group.ts";
+import { ENGINE_ENV_MESSAGE, isAllowedRunEnvName } from "../../api/spec.ts";
 import { createLogger } from "../../log.ts";
-import { DEFAULT_ENGINE_IMAGE } from "../job-builder.ts";
+import { DEFAULT_ENGINE_IMAGE, type RunPodDefaults } from "../job-builder.ts";
 import { DatastoreLocks } from "./datastore-lock.ts";
 import { EventRecorder } from "./events.ts";
 import { type HttpEndpoint, startHttpServer } from "./http-server.ts";
@@ -31,6 +32,8 @@ export interface OperatorOptions {
   readonly operatorNamespace: string;
   /** The engine image for resources without spec.runPod.image. */
   readonly defaultImage?: string;
+  /** Run pod settings for resources that do not set their own (ServiceAccount, pull secrets, deadline, ids). */
+  readonly runPod?: Omit<RunPodDefaults, "image">;
   /** host:port for /metrics, /healthz, /readyz (":8080"); "0" disables the server. */
   readonly metricsAddress?: string;
   readonly leaderElection?: {
@@ -50,8 +53,9 @@ export interface OperatorOptions {
   /** Retry interval of a run blocked by another resource's Lease (default 15 s; a release wakes it earlier). */
   readonly blockedRetryMs?: number;
   /**
-   * Test and debugging hook: environment variables added to every run pod (such as CHUNKGC_NOW to evaluate cutoffs
-   * at another time, or CHUNKGC_LOG_LEVEL). Only CHUNKGC_* names are accepted; never credentials.
+   * In-process test hook (no CLI flag reaches it): CHUNKGC_* variables added to every run pod, such as CHUNKGC_NOW
+   * to evaluate cutoffs at another time. The CLI's --run-env goes through {@link checkRunEnv} instead, which refuses
+   * the engine's safety switches.
    */
   readonly runEnv?: Readonly<Record<string, string>>;
   readonly log?: Logger;
@@ -72,8 +76,8 @@ export interface RunningOperator {
 }
 
 export class InvalidRunEnvError extends Error {
-  constructor(name: string) {
-    super(`run env ${JSON.stringify(name)}: only CHUNKGC_* variables may be added to run pods`);
+  constructor(name: string, why = "only CHUNKGC_* variables may be added to run pods") {
+    super(`run env ${JSON.stringify(name)}: ${why}`);
     this.name = "InvalidRunEnvError";
   }
 }
@@ -94,6 +98,9 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const log = options.log ?? createLogger({ name: "chunkgc-operator" });
   const identity = options.identity ?? `${hostname()}_${randomBytes(4).toString("hex")}`;
   const runEnv = runEnvVars(options.runEnv);
+  for (const name of Object.keys(options.runPod?.env ?? {})) {
+    if (!isAllowedRunEnvName(name)) throw new InvalidRunEnvError(name, ENGINE_ENV_MESSAGE);
+  }
   const clients = makeClients(options.kubeConfig);
   const metrics = new OperatorMetrics({ processMetrics: options.processMetrics ?? false });
   const queue = new WorkQueue({ onDepth: (depth) => metrics.queueDepth.set(depth) });
@@ -181,7 +188,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     recorder: new EventRecorder({ clients, instance: identity, log }),
     metrics,
     log,
-    defaultImage: options.defaultImage ?? DEFAULT_ENGINE_IMAGE,
+    runPodDefaults: { ...options.runPod, image: options.defaultImage ?? DEFAULT_ENGINE_IMAGE },
     runEnv,
     watchNamespace: ns,
     blockedRetryMs: options.blockedRetryMs ?? 15_000,
@@ -289,7 +296,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     elector = new LeaderElector({
       clients,
       namespace: options.operatorNamespace,
-      name: election.leaseName ?? DEFAULT_LEADER_LEASE,
+      name: election.leaseName || DEFAULT_LEADER_LEASE,
       identity,
       leaseDurationSeconds: election.leaseDurationSeconds ?? 15,
       renewDeadlineSeconds: election.renewDeadlineSeconds ?? 10,

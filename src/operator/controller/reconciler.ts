@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { GarbageCollectionMeta } from "../../api/garbage-collection.ts";
 import { GROUP, LABELS, PLURAL, VERSION } from "../../api/group.ts";
 import type { ActiveRun, GarbageCollectionStatus, RunRecord } from "../../api/status.ts";
-import type { RunResource } from "../job-builder.ts";
+import type { RunPodDefaults, RunResource } from "../job-builder.ts";
 import {
   findCondition,
   REASONS,
@@ -72,7 +72,7 @@ export interface ReconcilerOptions {
   readonly recorder: EventRecorder;
   readonly metrics: OperatorMetrics;
   readonly log: Logger;
-  readonly defaultImage: string;
+  readonly runPodDefaults: RunPodDefaults;
   readonly runEnv: readonly V1EnvVar[];
   /** The one namespace watched, or undefined for all. */
   readonly watchNamespace: string | undefined;
@@ -291,7 +291,7 @@ export class Reconciler {
         this.#renewed.set(key, now.getTime());
         this.#o.locks.removeWaiter(valid.leaseName, key);
         const started = await startRun(this.#o.clients, resource, plan.run, {
-          defaultImage: this.#o.defaultImage,
+          defaults: this.#o.runPodDefaults,
           runEnv: this.#o.runEnv,
         });
         if (started.outcome === "conflict") {
@@ -395,7 +395,9 @@ export class Reconciler {
   async #checkDependencies(resource: RunResource, draft: StatusDraft): Promise<DependencyProblem | undefined> {
     const { namespace } = resource.metadata;
     const s3 = resource.spec.datastore.s3;
-    const credentials = await this.#readSecret(namespace, s3.credentialsSecretRef.name);
+    const credentials = s3.credentialsSecretRef
+      ? await this.#readSecret(namespace, s3.credentialsSecretRef.name)
+      : undefined;
     const credentialsIssue = credentialsProblem(namespace, resource.spec, credentials);
     if (credentialsIssue) return credentialsIssue;
     if (s3.caBundleSecretRef) {

@@ -1,5 +1,12 @@
 import type { V1EnvVar, V1Job } from "@kubernetes/client-node";
-import { buildRunJob, ENGINE_CONTAINER_NAME, jobRunInfo, type RunIdentity, type RunResource } from "../job-builder.ts";
+import {
+  buildRunJob,
+  ENGINE_CONTAINER_NAME,
+  jobRunInfo,
+  type RunIdentity,
+  type RunPodDefaults,
+  type RunResource,
+} from "../job-builder.ts";
 import type { RunInfo } from "../status.ts";
 import { ownsJob } from "./job-observation.ts";
 import { callOptions, isConflict, type KubeClients } from "./kube-api.ts";
@@ -27,9 +34,9 @@ export async function startRun(
   clients: KubeClients,
   resource: RunResource,
   run: RunIdentity,
-  options: { defaultImage: string; runEnv: readonly V1EnvVar[] },
+  options: { defaults: RunPodDefaults; runEnv: readonly V1EnvVar[] },
 ): Promise<RunStart> {
-  const job = withRunEnv(buildRunJob({ resource, run, defaultImage: options.defaultImage }), options.runEnv);
+  const job = withRunEnv(buildRunJob({ resource, run, defaults: options.defaults }), options.runEnv);
   const namespace = resource.metadata.namespace;
   const name = job.metadata!.name!;
   let outcome: "created" | "adopted" = "created";

@@ -133,8 +133,8 @@ describe("GarbageCollection spec", () => {
     ["an upper-case bucket", { datastore: { s3: { ...minimal.datastore.s3, bucket: "PBS" } } }, /bucket/],
     ["a store with a slash", { datastore: { s3: { ...minimal.datastore.s3, store: "a/b" } } }, /store/],
     [
-      "a missing secret ref",
-      { datastore: { s3: { ...minimal.datastore.s3, credentialsSecretRef: undefined } } },
+      "a secret ref without name",
+      { datastore: { s3: { ...minimal.datastore.s3, credentialsSecretRef: {} } } },
       /credentialsSecretRef/,
     ],
     ["negative startingDeadlineSeconds", { startingDeadlineSeconds: -1 }, /startingDeadlineSeconds/],

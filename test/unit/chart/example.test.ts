@@ -20,6 +20,6 @@ test("the example parses with the spec schema and keeps the documented field val
   assert.equal(spec.timeZone, "Europe/Berlin");
   assert.equal(spec.gracePeriod, "24h5m");
   assert.equal(spec.dryRun, false);
-  assert.equal(spec.datastore.s3.credentialsSecretRef.name, "pbs-s3");
+  assert.equal(spec.datastore.s3.credentialsSecretRef?.name, "pbs-s3");
   assert.equal(spec.markerCache.volumeClaimTemplate?.storage, "10Gi");
 });

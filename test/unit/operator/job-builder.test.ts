@@ -8,10 +8,12 @@ import { datastoreHash } from "../../../src/operator/datastore-identity.ts";
 import {
   buildMarkerCacheClaim,
   buildRunJob,
+  DEFAULT_ACTIVE_DEADLINE_SECONDS,
   jobRunInfo,
   jobTrigger,
   labelValue,
   markerCacheClaimName,
+  RUN_USER_ID,
   type RunIdentity,
   type RunResource,
   runJobName,
@@ -248,7 +250,8 @@ describe("run Job", () => {
     assert.equal(container.securityContext?.allowPrivilegeEscalation, false);
     assert.deepEqual(container.securityContext?.capabilities, { drop: ["ALL"] });
     assert.equal(container.securityContext?.seccompProfile?.type, "RuntimeDefault");
-    assert.ok((container.securityContext?.runAsUser ?? 0) > 0);
+    assert.equal(pod?.securityContext?.runAsUser, RUN_USER_ID);
+    assert.equal(container.securityContext?.runAsUser, undefined, "the pod level holds the ids");
     assert.equal(pod?.automountServiceAccountToken, false);
     assert.equal(pod?.restartPolicy, "Never");
     assert.equal(pod?.hostNetwork, undefined);
@@ -274,8 +277,8 @@ describe("run Job", () => {
         tolerations: [{ key: "dedicated", operator: "Equal", value: "backup", effect: "NoSchedule" }],
         affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [] } } },
         priorityClassName: "low",
-        annotations: { "example.com/team": "storage" },
-        labels: { team: "storage", "chunkgc.io/trigger": "forged" },
+        podAnnotations: { "example.com/team": "storage" },
+        podLabels: { team: "storage", "chunkgc.io/trigger": "forged" },
       },
       job: { backoffLimit: 2, activeDeadlineSeconds: 7200 },
     });
@@ -296,10 +299,12 @@ describe("run Job", () => {
     assert.equal(built.spec?.activeDeadlineSeconds, 7200);
   });
 
-  it("defaults to no retries and no deadline", () => {
+  it("defaults to no retries and the operator's deadline", () => {
     const built = job();
     assert.equal(built.spec?.backoffLimit, 0);
-    assert.equal(built.spec?.activeDeadlineSeconds, undefined);
+    assert.equal(built.spec?.activeDeadlineSeconds, DEFAULT_ACTIVE_DEADLINE_SECONDS);
+    const configured = buildRunJob({ resource: resource(), run: slot, defaults: { activeDeadlineSeconds: 600 } });
+    assert.equal(configured.spec?.activeDeadlineSeconds, 600);
     assert.equal(engine(built).resources, undefined);
   });
 
