@@ -1,11 +1,12 @@
-import { emptyRunCounters, type RunCounters } from "../api/run-result.ts";
+import type { RunCounters } from "../api/run-result.ts";
 import { badChunkKey, chunkKey, digestHex } from "../datastore/index.ts";
 import { badIndexOf } from "./objects.ts";
 import { chunkDigestOf, chunkObjectSize, type DatastorePlan, inRange, plannedIndexBytes } from "./plan.ts";
 
 /*
  * The expected result of one GC run over a freshly generated datastore (empty marker cache), computed only from what
- * the generator planned and when it uploaded it: an oracle that shares no code with the engine.
+ * the generator planned and when it uploaded it: an oracle that shares no code with the engine (it imports nothing
+ * from the engine's modules, not even the counters' constructor; only the result's type, which is the API).
  */
 
 export interface UploadWindow {
@@ -23,6 +24,21 @@ export interface OracleInput {
 }
 
 export type ExpectedCounters = RunCounters;
+
+function zeroCounters(): ExpectedCounters {
+  return {
+    indexFileCount: 0,
+    indexDataBytes: 0,
+    diskChunks: 0,
+    diskBytes: 0,
+    removedChunks: 0,
+    removedBytes: 0,
+    pendingChunks: 0,
+    pendingBytes: 0,
+    removedBad: 0,
+    stillBad: 0,
+  };
+}
 
 export interface ExpectedOutcome {
   readonly counters: ExpectedCounters;
@@ -54,7 +70,7 @@ export function expectedOutcome(plan: DatastorePlan, input: OracleInput): Expect
   let runningBackups = 0;
   let abandonedBackups = 0;
   const referenced = new Set<number>();
-  const counters: ExpectedCounters = emptyRunCounters();
+  const counters = zeroCounters();
   for (const snapshot of plan.snapshots) {
     if (snapshot.state !== "finished") {
       if (now - snapshot.epochSeconds < input.maxBackupDurationSeconds) {
