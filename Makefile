@@ -27,9 +27,10 @@ test: deps
 	bash scripts/install-test-deps.sh
 	$(WITH_NODE) npm run lint && npm run typecheck && npm test
 
+# The demo on the local one-node cluster (docs/demo.md); it installs what it needs itself, with progress shown.
+# `make demo KEEP=1` leaves the cluster running, `make demo DOWN=1` stops a kept one.
 demo: deps
-	bash scripts/install-test-deps.sh --demo
-	$(WITH_NODE) node scripts/demo.ts
+	$(WITH_NODE) node scripts/demo.ts $(if $(KEEP),--keep) $(if $(DOWN),--down)
 
 bench: deps
 	bash scripts/install-test-deps.sh --bench

@@ -1,68 +1,359 @@
 /**
- * `make demo`: the main job on an embedded default, no cloud account and no cluster. Starts a local S3 server
- * (versitygw), writes a generated PBS datastore into it, then runs the real `chunkgc gc` command twice — a dry run
- * and a collection — as a user would, and checks the counters against the generator's own expectation.
+ * `make demo`: chunkgc as a user meets it, on a local one-node Kubernetes (kubelet + containerd, the image built from
+ * the Dockerfile). Brings the cluster up, installs the chart, starts an S3 server the pods reach, seeds a Proxmox
+ * Backup Server datastore with garbage (`chunkgc seed`), applies a GarbageCollection as a dry run and then for real,
+ * and shows `kubectl get chunkgc`, the counters (checked against the seed's own expectation: any difference fails the
+ * demo), the Events and the operator's metrics. Then tears everything down, or with --keep leaves it running.
+ *
+ *   node scripts/demo.ts [--keep]    the demo (make demo, make demo KEEP=1)
+ *   node scripts/demo.ts --down      stops what a kept demo left running (make demo DOWN=1)
  */
-import { spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { createS3Context, ensureBucket } from "../src/s3/index.ts";
-import { expectedOutcome, planDatastore, seedDatastore } from "../src/seed/index.ts";
-import { start as startVersitygw } from "../test/servers/versitygw.ts";
+import { parseArgs } from "node:util";
+import { stringify } from "yaml";
+import type { RunCounters } from "../src/api/run-result.ts";
+import { createS3Context, listObjects } from "../src/s3/index.ts";
+import {
+  counterMismatches,
+  formatCounters,
+  metricLinesFor,
+  outcomeFixedFrom,
+  type UploadWindow,
+} from "./demo/check.ts";
+import { type Kube, kubeTools } from "./demo/kube.ts";
+import { DEMO, demoGarbageCollection, restrictedNamespace, SEED_ARGS } from "./demo/manifests.ts";
+import { elapsed, note, runLong, shown, step } from "./demo/progress.ts";
+import { type DemoS3, startDemoS3, stopDemoS3 } from "./demo/s3-server.ts";
 
-const work = mkdtempSync(join(tmpdir(), "chunkgc-demo-"));
-const cli = fileURLToPath(new URL("../bin/chunkgc.js", import.meta.url));
-const server = await startVersitygw(join(work, "s3"));
-try {
-  const bucket = "pbs-demo";
-  const store = "store1";
-  const s3 = createS3Context(
-    { endpoint: server.endpoint, region: server.region, bucket, forcePathStyle: true },
-    { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const CLUSTER_DIR = resolve(process.env.CHUNKGC_CLUSTER_DIR ?? join(ROOT, ".cluster"));
+const STATE_DIR = join(CLUSTER_DIR, "demo");
+const CHART = join(ROOT, "charts", "chunkgc");
+const CLI = join(ROOT, "bin", "chunkgc.js");
+
+const { release: RELEASE, operatorNamespace: OPERATOR_NS, namespace: NS, name: GC, secret: SECRET } = DEMO;
+const { bucket: BUCKET, store: STORE, graceSeconds: GRACE_SECONDS } = DEMO;
+const RUN_TIMEOUT_MS = 5 * 60_000;
+
+interface SeedOutput {
+  readonly report: { readonly objects: number; readonly waves: Record<string, UploadWindow | undefined> };
+  readonly expected: { readonly counters: RunCounters };
+}
+
+interface GcObject {
+  readonly metadata: { readonly generation?: number };
+  readonly status?: {
+    readonly activeRun?: { readonly jobName?: string };
+    readonly lastRun?: {
+      readonly jobName?: string;
+      readonly result?: string;
+      readonly message?: string;
+      readonly dryRun?: boolean;
+      readonly startTime?: string;
+      readonly counters?: Record<string, number>;
+    };
+  };
+}
+
+interface PodList {
+  readonly items: readonly {
+    readonly metadata: { readonly name: string };
+    readonly status?: { readonly phase?: string };
+  }[];
+}
+
+class DemoFailure extends Error {
+  override name = "DemoFailure";
+}
+
+const { values: flags } = parseArgs({
+  options: { keep: { type: "boolean", default: false }, down: { type: "boolean", default: false } },
+});
+
+function clusterCommand(command: "up" | "down"): Promise<void> {
+  return runLong(`cluster:${command}`, process.execPath, [join(ROOT, "test", "cluster", "cli.ts"), command], {
+    env: { ...process.env, CHUNKGC_CLUSTER_DIR: CLUSTER_DIR },
+    cwd: ROOT,
+    quietSeconds: 15,
+    timeoutMs: 30 * 60_000,
+  });
+}
+
+function clusterRunning(): boolean {
+  return existsSync(join(CLUSTER_DIR, "ready"));
+}
+
+async function down(): Promise<void> {
+  step("Stopping the demo's S3 server and the cluster");
+  await stopDemoS3(STATE_DIR);
+  await clusterCommand("down");
+  rmSync(STATE_DIR, { recursive: true, force: true });
+}
+
+async function installPrerequisites(): Promise<void> {
+  step("Installing what the demo needs (first run: builds Kubernetes, helm and versitygw from source, ~15 min)");
+  await runLong("install", "bash", [join(ROOT, "scripts", "install-test-deps.sh"), "--demo"], {
+    cwd: ROOT,
+    quietSeconds: 20,
+    timeoutMs: 60 * 60_000,
+  });
+}
+
+async function seed(s3: DemoS3): Promise<SeedOutput> {
+  step("Seeding a PBS datastore with garbage: chunkgc seed");
+  // Any run at least one grace period after the upload has the same outcome; the seed states it for such a time.
+  const oracleNow = new Date(Date.now() + 10 * 60_000).toISOString();
+  const out = join(STATE_DIR, "seed.json");
+  const args = [
+    "seed",
+    ...["--endpoint", s3.endpoint, "--region", s3.region, "--path-style", "--bucket", BUCKET, "--store", STORE],
+    "--create-bucket",
+    ...SEED_ARGS,
+    ...["--oracle-now", oracleNow, "--grace", `${GRACE_SECONDS}s`, "--out", out],
+  ];
+  shown("chunkgc", args);
+  await runLong("chunkgc seed", process.execPath, [CLI, ...args], {
+    env: { ...process.env, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey },
+    timeoutMs: 5 * 60_000,
+  }).catch((error: unknown) => {
+    throw new DemoFailure(`chunkgc seed failed: ${String(error)}`);
+  });
+  const output = JSON.parse(readFileSync(out, "utf8")) as SeedOutput;
+  const fixedFrom = outcomeFixedFrom(Object.values(output.report.waves), GRACE_SECONDS);
+  if (Date.parse(oracleNow) / 1000 < fixedFrom)
+    throw new DemoFailure("the seed took longer than its expectation allows");
+  return output;
+}
+
+async function installChart(kube: Kube): Promise<void> {
+  step(`Installing the chart with the image built from this tree (chunkgc:dev)`);
+  await kube.kubectl(["apply", "-f", "-"], { input: stringify(restrictedNamespace(OPERATOR_NS)) });
+  await kube.helm(
+    [
+      ...["upgrade", "--install", RELEASE, CHART, "--namespace", OPERATOR_NS],
+      ...["--set", "image.repository=chunkgc", "--set", "image.tag=dev", "--set", "image.pullPolicy=Never"],
+      ...["--wait", "--timeout", "3m"],
+    ],
+    { echo: true, timeoutMs: 4 * 60_000 },
   );
-  await ensureBucket(s3);
-  const plan = planDatastore({
-    store,
-    chunks: 6000,
-    garbageChunks: 2500,
-    freshChunks: 200,
-    snapshots: 30,
-    groups: 5,
-    namespaces: 2,
-    abandonedSnapshots: 1,
-    badReferencedWithGoodCopy: 2,
-    badUnreferenced: 3,
-  });
-  console.log(`== seeding a PBS datastore into s3://${bucket}/${store}/ on ${server.endpoint}`);
-  const seeded = await seedDatastore(s3, plan, { concurrency: 64, waveGapMs: 6000 });
-  s3.close();
-  console.log(`   ${seeded.objects} objects at ${seeded.putsPerSecond} PUT/s`);
+  await kube.show(["-n", OPERATOR_NS, "get", "deployment,pods"]);
+}
 
-  // Evaluate as of a day after the upload, so that the pruned snapshots' chunks are past the 24h5m cutoff while
-  // the chunks of the backup that was still uploading (the last wave) are within a 1-minute grace.
-  const grace = 60;
-  const middle = Math.floor((seeded.waves[1]!.endMs + seeded.waves[2]!.startMs) / 2000);
-  const now = new Date((middle + grace) * 1000).toISOString();
-  const expected = expectedOutcome(plan, {
-    nowSeconds: middle + grace,
-    graceSeconds: grace,
-    maxBackupDurationSeconds: 48 * 3600,
-    waves: seeded.waves,
-  });
-  const env = { ...process.env, AWS_ACCESS_KEY_ID: server.accessKeyId, AWS_SECRET_ACCESS_KEY: server.secretAccessKey, CHUNKGC_LOG_LEVEL: "warn" };
-  const common = ["gc", "--endpoint", server.endpoint, "--path-style", "--bucket", bucket, "--store", store, "--cache-dir", join(work, "cache"), "--grace", "1m", "--now", now];
-  for (const extra of [["--dry-run"], []]) {
-    console.log(`\n== chunkgc ${[...common, ...extra].join(" ")}`);
-    const run = spawnSync(process.execPath, [cli, ...common, ...extra, "--termination-message-file", join(work, "result.json")], { env, stdio: ["ignore", "inherit", "inherit"] });
-    if (run.status !== 0) throw new Error(`chunkgc gc exited with ${run.status}`);
+async function createNamespaceAndSecret(kube: Kube, s3: DemoS3): Promise<void> {
+  step(`Namespace ${NS} (Pod Security "restricted") and the S3 credentials Secret`);
+  // A GarbageCollection a kept demo left behind would start a run at once; begin from none.
+  await kube.kubectl(["-n", NS, "delete", "garbagecollection", GC, "--ignore-not-found", "--wait"]).catch(() => "");
+  await kube.kubectl(["apply", "-f", "-"], { input: stringify(restrictedNamespace(NS)), echo: true });
+  shown("kubectl", [
+    ...["-n", NS, "create", "secret", "generic", SECRET],
+    ...["--from-literal=AWS_ACCESS_KEY_ID=…", "--from-literal=AWS_SECRET_ACCESS_KEY=…"],
+  ]);
+  const secret = {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: SECRET, namespace: NS },
+    type: "Opaque",
+    stringData: { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey },
+  };
+  // Through stdin: the keys never appear in a command line.
+  await kube.kubectl(["apply", "-f", "-"], { input: stringify(secret) });
+}
+
+async function waitForGrace(fixedFrom: number): Promise<void> {
+  const waitMs = fixedFrom * 1000 - Date.now();
+  step(`Waiting until the seeded garbage is older than the grace period (${GRACE_SECONDS} s)`);
+  note(
+    "The operator runs with the real clock, as in production: a chunk is only removed once it has been unreferenced\n" +
+      "for the whole grace period (1m here, the smallest allowed; 24h5m by default).",
+  );
+  for (let left = waitMs; left > 0; left = fixedFrom * 1000 - Date.now()) {
+    note(`${Math.ceil(left / 1000)} s to go`);
+    await delay(Math.min(left, 15_000));
   }
-  const result = JSON.parse((await import("node:fs")).readFileSync(join(work, "result.json"), "utf8")) as { counters: Record<string, number> };
-  const agrees = JSON.stringify(result.counters) === JSON.stringify(expected.counters);
-  console.log(`\n== counters ${agrees ? "equal" : "DIFFER FROM"} the generator's expectation:`);
-  console.log(JSON.stringify(expected.counters));
-  if (!agrees) process.exitCode = 1;
-} finally {
-  await server.stop();
+}
+
+/** Polls the resource until the run of this generation is recorded, printing the run pod's phases on the way. */
+async function waitForRun(
+  kube: Kube,
+  jobName: string,
+): Promise<NonNullable<NonNullable<GcObject["status"]>["lastRun"]>> {
+  const deadline = Date.now() + RUN_TIMEOUT_MS;
+  const phases = new Map<string, string>();
+  for (;;) {
+    const gc = await kube.getJson<GcObject>(["-n", NS, "get", "garbagecollection", GC]);
+    const last = gc.status?.lastRun;
+    if (last?.jobName === jobName) return last;
+    const pods = await kube
+      .getJson<PodList>(["-n", NS, "get", "pods", "-l", `job-name=${jobName}`])
+      .catch(() => ({ items: [] }));
+    for (const pod of pods.items) {
+      const phase = pod.status?.phase ?? "Unknown";
+      if (phases.get(pod.metadata.name) !== phase) {
+        phases.set(pod.metadata.name, phase);
+        note(`[${elapsed()}] run pod ${pod.metadata.name}: ${phase}`);
+      }
+    }
+    if (Date.now() > deadline) throw new DemoFailure(`no result for run ${jobName} after ${RUN_TIMEOUT_MS / 1000} s`);
+    await delay(1000);
+  }
+}
+
+async function countChunkObjects(s3: DemoS3): Promise<number> {
+  const context = createS3Context(
+    { endpoint: s3.endpoint, region: s3.region, bucket: BUCKET, forcePathStyle: true },
+    { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  );
+  try {
+    let count = 0;
+    for await (const _ of listObjects(context, { prefix: `${STORE}/.chunks/` })) count += 1;
+    return count;
+  } finally {
+    context.close();
+  }
+}
+
+async function runAndCheck(
+  kube: Kube,
+  s3: DemoS3,
+  seeded: SeedOutput,
+  options: { dryRun: boolean; generation: number },
+): Promise<RunCounters> {
+  const expected = seeded.expected.counters;
+  const before = await countChunkObjects(s3);
+  const jobName = `${GC}-g${options.generation}`;
+  const last = await waitForRun(kube, jobName);
+  await kube.show(["-n", NS, "get", "chunkgc"]);
+  if (last.result !== "Succeeded") throw new DemoFailure(`run ${jobName} ${last.result}: ${last.message ?? ""}`);
+  const fixedFrom = outcomeFixedFrom(Object.values(seeded.report.waves), GRACE_SECONDS);
+  if (!last.startTime || Date.parse(last.startTime) / 1000 < fixedFrom) {
+    throw new DemoFailure(`run ${jobName} started at ${last.startTime}, before the garbage passed the grace period`);
+  }
+  const counters = last.counters ?? {};
+  note(`status.lastRun.counters of ${jobName} (dryRun: ${last.dryRun}), beside the seed's expectation:`);
+  console.log(formatCounters(counters, expected));
+  const mismatches = counterMismatches(counters, expected);
+  if (mismatches.length > 0) {
+    throw new DemoFailure(
+      `counters differ from the seed's expectation: ${mismatches.map((m) => `${m.counter} ${m.actual} != ${m.expected}`).join(", ")}`,
+    );
+  }
+  note("all counters equal the seed's expectation");
+  const after = await countChunkObjects(s3);
+  const removed = options.dryRun ? 0 : expected.removedChunks + expected.removedBad;
+  note(`chunk objects in the bucket: ${before} before, ${after} after`);
+  if (before - after !== removed) {
+    throw new DemoFailure(`the bucket lost ${before - after} chunk objects, expected ${removed}`);
+  }
+  return expected;
+}
+
+async function showEventsAndMetrics(kube: Kube, expected: RunCounters): Promise<void> {
+  step("The Events of the resource");
+  await kube.show([
+    ...["-n", NS, "get", "events", "--field-selector", `involvedObject.name=${GC}`],
+    "--sort-by=.metadata.creationTimestamp",
+  ]);
+  step("The operator's metrics for this resource (its /metrics through the chart's Service)");
+  const path = `/api/v1/namespaces/${OPERATOR_NS}/services/${RELEASE}-metrics:metrics/proxy/metrics`;
+  const exposition = await kube.kubectl(["get", "--raw", path], { echo: true });
+  const lines = metricLinesFor(exposition, NS, GC);
+  console.log(lines.join("\n"));
+  const removed = lines.find((l) => l.startsWith("chunkgc_last_run_removed_chunks{"));
+  const runs = lines.find((l) => l.startsWith("chunkgc_runs_total{") && l.includes('result="Succeeded"'));
+  if (removed?.split(" ").at(-1) !== String(expected.removedChunks) || runs?.split(" ").at(-1) !== "2") {
+    throw new DemoFailure("the metrics do not show two successful runs and the last run's removed chunks");
+  }
+}
+
+async function diagnostics(kube: Kube): Promise<void> {
+  console.log("\n--- diagnostics");
+  for (const args of [
+    ["-n", NS, "get", "garbagecollection", GC, "-o", "yaml"],
+    ["-n", NS, "get", "jobs,pods,pvc", "-o", "wide"],
+    ["-n", NS, "get", "events", "--sort-by=.metadata.creationTimestamp"],
+    ["-n", OPERATOR_NS, "logs", `deployment/${RELEASE}`, "--tail=40"],
+  ]) {
+    await kube.show(args).catch((error: unknown) => console.log(String(error)));
+  }
+}
+
+async function demo(): Promise<boolean> {
+  await installPrerequisites();
+  const wasRunning = clusterRunning();
+  step("Starting the local one-node Kubernetes cluster (npm run cluster:up)");
+  await clusterCommand("up");
+  mkdirSync(STATE_DIR, { recursive: true });
+  const kubeconfig = join(CLUSTER_DIR, "kubeconfig");
+  const hostAddress = readFileSync(join(CLUSTER_DIR, "host-address"), "utf8").trim();
+  const kube = kubeTools(kubeconfig, STATE_DIR);
+  let ok = false;
+  try {
+    await kube.show(["get", "nodes", "-o", "wide"]);
+    step(`Starting an S3 server (versitygw) on ${hostAddress}, where the pods reach this machine`);
+    await stopDemoS3(STATE_DIR);
+    const s3 = await startDemoS3(STATE_DIR, hostAddress);
+    note(`endpoint ${s3.endpoint}`);
+    const seeded = await seed(s3);
+    note(`${seeded.report.objects} objects written; the seed expects: ${JSON.stringify(seeded.expected.counters)}`);
+    await installChart(kube);
+    await createNamespaceAndSecret(kube, s3);
+    await waitForGrace(outcomeFixedFrom(Object.values(seeded.report.waves), GRACE_SECONDS));
+
+    step("A dry run: apply a GarbageCollection with dryRun: true (no schedule: it runs once per spec change)");
+    const manifest = stringify(demoGarbageCollection(s3, true));
+    console.log(manifest.trimEnd().replace(/^/gm, "   "));
+    await kube.kubectl(["apply", "-f", "-"], { input: manifest, echo: true });
+    await runAndCheck(kube, s3, seeded, { dryRun: true, generation: 1 });
+
+    step("The real run: set dryRun to false");
+    await kube.kubectl(
+      ["-n", NS, "patch", "garbagecollection", GC, "--type=merge", "-p", '{"spec":{"dryRun":false}}'],
+      {
+        echo: true,
+      },
+    );
+    const expected = await runAndCheck(kube, s3, seeded, { dryRun: false, generation: 2 });
+    await showEventsAndMetrics(kube, expected);
+    ok = true;
+  } catch (error) {
+    console.error(`\n\x1b[31mdemo FAILED: ${error instanceof Error ? error.message : String(error)}\x1b[0m`);
+    await diagnostics(kube);
+  }
+  if (flags.keep) {
+    step("Kept running (--keep)");
+    note(`export KUBECONFIG=${kubeconfig}`);
+    note(`export PATH=${dirname(kube.kubectlPath)}:$PATH    # the pinned kubectl and helm`);
+    note(`kubectl -n ${NS} get chunkgc;  kubectl -n ${NS} describe chunkgc ${GC}`);
+    note("stop it with: make demo DOWN=1   (or node scripts/demo.ts --down)");
+  } else if (wasRunning) {
+    step("Removing the demo's resources (the cluster was already running before the demo; it stays up)");
+    await kube.kubectl(["delete", "namespace", NS, "--ignore-not-found", "--wait=false"]).catch(() => "");
+    await kube.helm(["uninstall", RELEASE, "--namespace", OPERATOR_NS, "--ignore-not-found"]).catch(() => "");
+    await stopDemoS3(STATE_DIR);
+  } else {
+    await down();
+  }
+  return ok;
+}
+
+// Ctrl-C: the cluster runs in the background, so stop it (unless kept) rather than leave it behind.
+process.once("SIGINT", () => {
+  console.error("\ninterrupted");
+  const stop = flags.keep ? Promise.resolve() : down().catch(() => undefined);
+  void stop.then(() => process.exit(130));
+});
+
+if (flags.down) {
+  await down();
+} else {
+  const ok = await demo().catch(async (error: unknown) => {
+    console.error(`\n\x1b[31mdemo FAILED: ${error instanceof Error ? error.message : String(error)}\x1b[0m`);
+    if (!flags.keep && clusterRunning()) await down().catch(() => undefined);
+    return false;
+  });
+  console.log(`\n[${elapsed()}] demo ${ok ? "succeeded" : "FAILED"}`);
+  process.exitCode = ok ? 0 : 1;
 }

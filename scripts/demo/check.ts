@@ -1,0 +1,64 @@
+/**
+ * The demo's pure decisions: from when a run's outcome is fixed (so the seed's expectation applies to it), and how a
+ * run's counters compare with that expectation.
+ */
+import type { RunCounters } from "../../src/api/run-result.ts";
+
+export interface UploadWindow {
+  readonly startMs: number;
+  readonly endMs: number;
+}
+
+/**
+ * The first second at which a GC run sees every uploaded object as older than the grace period. From then on the
+ * outcome no longer depends on the run's "now": every unreferenced chunk is removable, nothing is pending (the demo's
+ * datastore has no running backup). S3 times are whole seconds, so the last upload counts as its second rounded up,
+ * plus one for the server's clock, plus one for the strict comparison with the cutoff.
+ */
+export function outcomeFixedFrom(waves: readonly (UploadWindow | undefined)[], graceSeconds: number): number {
+  const ends = waves.filter((w): w is UploadWindow => w !== undefined).map((w) => w.endMs);
+  if (ends.length === 0) throw new Error("the seed report records no upload");
+  return Math.ceil(Math.max(...ends) / 1000) + 1 + graceSeconds + 1;
+}
+
+export interface CounterMismatch {
+  readonly counter: string;
+  readonly actual: number | undefined;
+  readonly expected: number | undefined;
+}
+
+/** Every counter whose value differs, including one missing on either side. Empty when the run matches. */
+export function counterMismatches(
+  actual: Readonly<Partial<Record<string, number>>> | undefined,
+  expected: Readonly<RunCounters>,
+): CounterMismatch[] {
+  const got = actual ?? {};
+  const names = [...new Set([...Object.keys(expected), ...Object.keys(got)])].sort();
+  const exp = expected as Readonly<Record<string, number>>;
+  return names
+    .filter((name) => got[name] !== exp[name])
+    .map((name) => ({ counter: name, actual: got[name], expected: exp[name] }));
+}
+
+/** Two columns, name and value, with the expectation beside it when it differs. */
+export function formatCounters(
+  actual: Readonly<Partial<Record<string, number>>>,
+  expected: Readonly<RunCounters>,
+): string {
+  const exp = expected as Readonly<Record<string, number>>;
+  const names = Object.keys(expected);
+  const width = Math.max(...names.map((n) => n.length));
+  return names
+    .map((name) => {
+      const value = actual[name];
+      const mark = value === exp[name] ? "" : `   <-- expected ${exp[name]}`;
+      return `  ${name.padEnd(width)}  ${String(value ?? "-").padStart(10)}${mark}`;
+    })
+    .join("\n");
+}
+
+/** The metric lines of one GarbageCollection in a Prometheus exposition text. */
+export function metricLinesFor(exposition: string, namespace: string, name: string): string[] {
+  const labels = `namespace="${namespace}",name="${name}"`;
+  return exposition.split("\n").filter((line) => line.startsWith("chunkgc_") && line.includes(labels));
+}

@@ -1,0 +1,72 @@
+/**
+ * The demo's decisions: from which second the seed's expectation applies to a run, how counters are compared, and
+ * which metric lines belong to the demo's resource.
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { emptyRunCounters } from "../../../src/api/run-result.ts";
+import { counterMismatches, metricLinesFor, outcomeFixedFrom } from "../../../scripts/demo/check.ts";
+
+describe("outcomeFixedFrom", () => {
+  test("the last upload's second rounded up, one second of clock skew, the grace, one for the strict cutoff", () => {
+    const waves = [{ startMs: 1_000_000_000, endMs: 1_000_004_200 }, undefined];
+    assert.equal(outcomeFixedFrom(waves, 60), 1_000_005 + 1 + 60 + 1);
+  });
+
+  test("the latest wave counts, whatever its position", () => {
+    const late = { startMs: 2_000_000, endMs: 2_000_000 };
+    const early = { startMs: 1_000_000, endMs: 1_500_000 };
+    assert.equal(outcomeFixedFrom([late, early], 10), 2000 + 1 + 10 + 1);
+    assert.equal(outcomeFixedFrom([early, late], 10), 2000 + 1 + 10 + 1);
+  });
+
+  test("a report without uploads is an error, not a time in 1970", () => {
+    assert.throws(() => outcomeFixedFrom([undefined], 60), /no upload/);
+  });
+});
+
+describe("counterMismatches", () => {
+  const expected = { ...emptyRunCounters(), removedChunks: 5, diskChunks: 7 };
+
+  test("equal counters: none", () => {
+    assert.deepEqual(counterMismatches({ ...expected }, expected), []);
+  });
+
+  test("each differing counter is named with both values", () => {
+    assert.deepEqual(counterMismatches({ ...expected, removedChunks: 4, pendingChunks: 1 }, expected), [
+      { counter: "pendingChunks", actual: 1, expected: 0 },
+      { counter: "removedChunks", actual: 4, expected: 5 },
+    ]);
+  });
+
+  test("a counter missing from the run, or one the seed does not know, is a mismatch", () => {
+    const { diskChunks: _, ...withoutDisk } = expected;
+    assert.deepEqual(counterMismatches(withoutDisk, expected), [
+      { counter: "diskChunks", actual: undefined, expected: 7 },
+    ]);
+    assert.deepEqual(counterMismatches({ ...expected, surprise: 0 }, expected), [
+      { counter: "surprise", actual: 0, expected: undefined },
+    ]);
+  });
+
+  test("no counters at all: every counter differs", () => {
+    assert.equal(counterMismatches(undefined, expected).length, Object.keys(expected).length);
+  });
+});
+
+describe("metricLinesFor", () => {
+  test("only chunkgc samples of that namespace and name", () => {
+    const text = [
+      "# HELP chunkgc_runs_total Runs",
+      'chunkgc_runs_total{namespace="pbs-demo",name="pbs-demo",result="Succeeded"} 2',
+      'chunkgc_runs_total{namespace="other",name="pbs-demo",result="Succeeded"} 1',
+      'chunkgc_runs_total{namespace="pbs-demo",name="pbs-demo-2",result="Succeeded"} 1',
+      'process_cpu_seconds_total{namespace="pbs-demo",name="pbs-demo"} 3',
+      'chunkgc_last_run_removed_chunks{namespace="pbs-demo",name="pbs-demo"} 1203',
+    ].join("\n");
+    assert.deepEqual(metricLinesFor(text, "pbs-demo", "pbs-demo"), [
+      'chunkgc_runs_total{namespace="pbs-demo",name="pbs-demo",result="Succeeded"} 2',
+      'chunkgc_last_run_removed_chunks{namespace="pbs-demo",name="pbs-demo"} 1203',
+    ]);
+  });
+});
