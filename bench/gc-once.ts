@@ -1,21 +1,27 @@
 /**
- * One measured engine run in its own process (so that peak RSS is this run's alone); prints a JSON line.
- *   node bench/gc-once.ts '<json: {server, bucket, store, mode: "chunkgc"|"baseline"|"raw-list", now, graceSeconds, cacheDir}>'
+ * One measured run in its own process (so that peak RSS is this run's alone); prints a JSON line.
+ *   node bench/gc-once.ts '<json: {server, bucket, store, mode, now, graceSeconds, cacheDir, indexDir?, markerDir?}>'
+ * Modes: chunkgc (the engine), pbs / pbs-download (bench/pbs-baseline.ts), raw-list (16 parallel range listings of
+ * .chunks/, the physical reference) and raw-list-sequential (one page after another, the SDK's parser).
  */
 import { performance } from "node:perf_hooks";
 import { pino } from "pino";
 import { chunksPrefix } from "../src/datastore/index.ts";
 import { runGc } from "../src/engine/run.ts";
 import { createS3Context, hexKeyRanges, listPages, listRangesInParallel } from "../src/s3/index.ts";
+import { runPbsBaseline } from "./pbs-baseline.ts";
 
 interface Job {
   server: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
   bucket: string;
   store: string;
-  mode: "chunkgc" | "baseline" | "raw-list" | "raw-list-sequential";
+  mode: "chunkgc" | "pbs" | "pbs-download" | "raw-list" | "raw-list-sequential";
   now: string;
   graceSeconds: number;
   cacheDir: string;
+  /** PBS's local datastore: index files and chunk markers (modes pbs, pbs-download). */
+  indexDir?: string;
+  markerDir?: string;
 }
 
 const job = JSON.parse(process.argv[2] ?? "{}") as Job;
@@ -39,30 +45,22 @@ if (job.mode === "raw-list" || job.mode === "raw-list-sequential") {
       ? listRangesInParallel(s3, { prefix, ranges: hexKeyRanges(prefix, 16), concurrency: 16 })
       : listPages(s3, { prefix, parser: "sdk" });
   for await (const page of pages) keys += page.objects.length;
-  output = { keys };
+  output = { keys, requests: { ...s3.counter.counts } };
+} else if (job.mode === "pbs" || job.mode === "pbs-download") {
+  const result = await runPbsBaseline(s3, {
+    store: job.store,
+    indexDir: job.indexDir!,
+    markerDir: job.markerDir!,
+    nowSeconds: Math.floor(new Date(job.now).getTime() / 1000),
+    graceSeconds: job.graceSeconds,
+    download: job.mode === "pbs-download",
+  });
+  output = { ...result, requests: { ...s3.counter.counts } };
 } else {
-  const baseline = job.mode === "baseline";
   const report = await runGc(
     s3,
     { endpoint: job.server.endpoint, bucket: job.bucket, store: job.store },
-    {
-      store: job.store,
-      cacheDir: job.cacheDir,
-      graceSeconds: job.graceSeconds,
-      now: new Date(job.now),
-      // PBS's shape: one list page at a time with the SDK's parser, per-key decisions, 100-key deletes one after
-      // another right behind the listing, every index downloaded (the cache directory is new each time).
-      ...(baseline
-        ? {
-            listConcurrency: 1,
-            listParser: "sdk" as const,
-            deleteBatchSize: 100,
-            deleteConcurrency: 1,
-            roundSize: 100,
-            indexConcurrency: 1,
-          }
-        : {}),
-    },
+    { store: job.store, cacheDir: job.cacheDir, graceSeconds: job.graceSeconds, now: new Date(job.now) },
     { log: pino({ level: "silent" }) },
   );
   output = {

@@ -2,19 +2,22 @@
  * MarkTable: chunk digest → "last marked" time (u32 epoch seconds), plus a "seen in the bucket" flag, for 10M+ chunks
  * in a small, predictable amount of memory.
  *
- * Layout: open addressing with linear probing in ONE Int32Array of 4 words per slot (`key0, key1, key2, time`: 16
- * bytes, a quarter of a cache line) plus one bit per slot for "seen" in a separate Uint8Array: 16.125 bytes per slot,
- * no JS object or string per entry. The table doubles when an insert would push the load above 0.75, so a table holds
- * between 21.5 and 43 bytes per entry (pre-size it with the expected count to stay near the low end).
+ * Layout: 256 segments, chosen by the first byte of the key; each is an open-addressing table with linear probing in
+ * ONE Int32Array of 4 words per slot (`key0, key1, key2, time`: 16 bytes, a quarter of a cache line) plus one bit per
+ * slot for "seen" in a separate Uint8Array: 16.125 bytes per slot, no JS object or string per entry. A segment grows
+ * by half when an insert would push its load above 0.75, so the table holds 21.5 to 32 bytes per entry. Growing one
+ * segment at a time is what keeps memory flat: a single array would need its old and its doubled copy at once (3× the
+ * entries' worth at the moment of growth, ~400 MiB at 10M chunks), a segment's growth costs 1/256 of that. Digests
+ * are uniform, so the segments fill evenly and a table pre-sized for N entries rarely grows at all.
  *
  * Key = the FIRST 12 BYTES of the 32-byte SHA-256 digest, read as three big-endian 32-bit words (so a slot's words,
  * printed as hex, are the first 24 hex characters of the chunk key).
  * - Why 12 bytes are enough: SHA-256 digests are uniformly distributed, so two distinct chunks share a 96-bit prefix
  *   with probability about n²/2⁹⁷ (10⁷ chunks: ~6·10⁻¹⁶). And a collision can only err in the SAFE direction: an
  *   unreferenced chunk would look marked (and be kept), a referenced one can never look unmarked.
- * - The hash is the first word itself (digests are already uniform; no mixing needed). It is mapped onto the capacity
- *   by a multiply (`word · capacity / 2³²`) rather than a mask, so the capacity need not be a power of two and the
- *   slot order follows the digest order. A malicious client able to upload chunks whose digests share a 32-bit prefix
+ * - The hash is the first word itself (digests are already uniform; no mixing needed): its first byte picks the
+ *   segment, the other 24 bits are mapped onto the segment's capacity by a multiply (`bits · capacity / 2³²`) rather
+ *   than a mask, so a capacity need not be a power of two and the slot order follows the digest order. A malicious client able to upload chunks whose digests share a 32-bit prefix
  *   (~2³² hashes each) could only slow the table down, never change a decision.
  * - The all-zero 12-byte key marks an empty slot, so that one key lives outside the slots (`#zero*` fields).
  *
@@ -25,17 +28,25 @@
 export const MARK_KEY_SIZE = 12;
 /** One exported record: the 12 key bytes, then the time as u32 little-endian (see `writeRecords`). */
 export const MARK_RECORD_SIZE = 16;
-/** The table grows (doubles) when an insert would push size / capacity above this. */
+/** A segment grows when an insert would push its size / capacity above this. */
 export const MAX_LOAD_FACTOR = 0.75;
+/** Segments (by the key's first byte). */
+export const SEGMENTS = 256;
+/** A full segment grows to this many times its capacity. */
+export const GROWTH_FACTOR = 1.5;
 
 const WORDS_PER_SLOT = 4;
 /** Digests in a list (index digests) are 32 bytes apart. */
 const DIGEST_STRIDE = 32;
 /** Digests whose home slots markAll touches before probing them. */
 const PREFETCH_BATCH = 32;
+/** Smallest segment. */
 const MIN_CAPACITY = 16;
-/** 4 words per slot must stay addressable with 32-bit int arithmetic (slot << 2) and below V8's typed array limits. */
-const MAX_CAPACITY = 2 ** 28;
+/** Slots of one segment (2²⁸ slots in all, as before segmentation: 4 GiB of slots). */
+const MAX_SEGMENT_CAPACITY = 2 ** 20;
+/** writeRecords positions: segment · POSITION_STRIDE + slot. */
+const POSITION_STRIDE = 2 * MAX_SEGMENT_CAPACITY;
+const ZERO_POSITION = SEGMENTS * POSITION_STRIDE;
 const TWO_POW_32 = 4294967296;
 
 /** Value of a lowercase hex character code, -1 for anything else. */
@@ -67,28 +78,59 @@ function checkHexLength(hex: string): void {
   if (hex.length !== 64) throw new RangeError(`not a 64-character digest: ${JSON.stringify(hex)}`);
 }
 
-/** Smallest capacity whose load stays ≤ MAX_LOAD_FACTOR with `entries` entries. */
+/** Smallest segment capacity whose load stays ≤ MAX_LOAD_FACTOR with `entries` entries. */
 function capacityFor(entries: number): number {
   let capacity = Math.max(MIN_CAPACITY, Math.ceil(entries / MAX_LOAD_FACTOR));
   while (Math.floor(capacity * MAX_LOAD_FACTOR) < entries) capacity += 1;
-  if (capacity > MAX_CAPACITY) {
-    throw new RangeError(`MarkTable cannot hold ${entries} entries (at most ${Math.floor(MAX_CAPACITY * 0.75)})`);
+  if (capacity > MAX_SEGMENT_CAPACITY) {
+    throw new RangeError(
+      `MarkTable cannot hold ${entries} entries in one segment (at most ${Math.floor(MAX_SEGMENT_CAPACITY * MAX_LOAD_FACTOR)})`,
+    );
   }
   return capacity;
 }
 
-export class MarkTable {
+/**
+ * Entries one segment should have room for when the table holds `entries`: the mean plus four standard deviations
+ * (a segment's share is binomial), so that a pre-sized table practically never grows; 6 % headroom at 1M, 2 % at 10M.
+ */
+function segmentShareOf(entries: number): number {
+  const mean = entries / SEGMENTS;
+  return Math.ceil(mean + 4 * Math.sqrt(mean) + 1);
+}
+
+/** One open-addressing table: the keys whose first byte is its index. */
+interface Segment {
   /** `key0, key1, key2, time` per slot; all-zero key words = empty slot. Keys as int32, time as uint32 bits. */
-  #slots: Int32Array;
+  slots: Int32Array;
   /** One "seen" bit per slot. */
-  #seen: Uint8Array;
-  #capacity: number;
-  /** capacity / 2³²: slot of a key = floor(unsigned key0 · scale). */
-  #scale: number;
-  /** Entries in slots (the zero key is counted separately). */
-  #used = 0;
-  /** Largest #used allowed before the next insert grows the table. */
-  #growAt: number;
+  seen: Uint8Array;
+  capacity: number;
+  /** capacity / 2³²: slot of a key = floor(((key0 << 8) >>> 0) · scale). */
+  scale: number;
+  used: number;
+  /** Largest `used` allowed before the next insert grows the segment. */
+  growAt: number;
+}
+
+function newSegment(capacity: number): Segment {
+  return {
+    slots: new Int32Array(capacity * WORDS_PER_SLOT),
+    seen: new Uint8Array(Math.ceil(capacity / 8)),
+    capacity,
+    scale: capacity / TWO_POW_32,
+    used: 0,
+    growAt: Math.floor(capacity * MAX_LOAD_FACTOR),
+  };
+}
+
+/** Home slot of a key in its segment. */
+function homeSlot(segment: Segment, k0: number): number {
+  return (((k0 << 8) >>> 0) * segment.scale) >>> 0;
+}
+
+export class MarkTable {
+  readonly #segments: Segment[] = [];
   #zeroPresent = false;
   #zeroTime = 0;
   #zeroSeen = false;
@@ -101,27 +143,29 @@ export class MarkTable {
     if (!(expectedEntries >= 0) || !Number.isFinite(expectedEntries)) {
       throw new RangeError(`expected entries must be a non-negative number: ${expectedEntries}`);
     }
-    const capacity = capacityFor(expectedEntries);
-    this.#capacity = capacity;
-    this.#scale = capacity / TWO_POW_32;
-    this.#growAt = Math.floor(capacity * MAX_LOAD_FACTOR);
-    this.#slots = new Int32Array(capacity * WORDS_PER_SLOT);
-    this.#seen = new Uint8Array(Math.ceil(capacity / 8));
+    const capacity = capacityFor(expectedEntries === 0 ? 0 : segmentShareOf(expectedEntries));
+    for (let index = 0; index < SEGMENTS; index++) this.#segments.push(newSegment(capacity));
   }
 
   /** Number of distinct keys. */
   get size(): number {
-    return this.#used + (this.#zeroPresent ? 1 : 0);
+    let used = 0;
+    for (const segment of this.#segments) used += segment.used;
+    return used + (this.#zeroPresent ? 1 : 0);
   }
 
-  /** Number of slots. */
+  /** Number of slots (all segments). */
   get capacity(): number {
-    return this.#capacity;
+    let capacity = 0;
+    for (const segment of this.#segments) capacity += segment.capacity;
+    return capacity;
   }
 
   /** Bytes held by the table's arrays (the per-entry cost is this / size). */
   approximateBytes(): number {
-    return this.#slots.byteLength + this.#seen.byteLength + 128;
+    let bytes = 128;
+    for (const segment of this.#segments) bytes += segment.slots.byteLength + segment.seen.byteLength + 64;
+    return bytes;
   }
 
   // ---- byte API (digest bytes at an offset; only the first 12 bytes are read) ----
@@ -144,13 +188,14 @@ export class MarkTable {
     }
     let added = 0;
     const batchBytes = PREFETCH_BATCH * DIGEST_STRIDE;
+    const segments = this.#segments;
     for (let start = 0; start < digests.length; start += batchBytes) {
       const end = Math.min(digests.length, start + batchBytes);
-      const slots = this.#slots;
-      const scale = this.#scale;
       let touched = 0;
       for (let at = start; at < end; at += DIGEST_STRIDE) {
-        touched ^= slots[(((byteWord(digests, at) >>> 0) * scale) >>> 0) << 2]!;
+        const k0 = byteWord(digests, at);
+        const segment = segments[k0 >>> 24]!;
+        touched ^= segment.slots[homeSlot(segment, k0) << 2]!;
       }
       this.#sink ^= touched;
       for (let at = start; at < end; at += DIGEST_STRIDE) {
@@ -211,10 +256,11 @@ export class MarkTable {
       if (this.#zeroPresent) this.#zeroSeen = true;
       return this.#zeroPresent ? this.#zeroTime : 0;
     }
-    const slot = this.#find(k0, k1, k2);
+    const segment = this.#segments[k0 >>> 24]!;
+    const slot = this.#find(segment, k0, k1, k2);
     if (slot < 0) return 0;
-    this.#seen[slot >> 3]! |= 1 << (slot & 7);
-    return this.#slots[(slot << 2) + 3]! >>> 0;
+    segment.seen[slot >> 3]! |= 1 << (slot & 7);
+    return segment.slots[(slot << 2) + 3]! >>> 0;
   }
 
   // ---- whole-table operations ----
@@ -227,30 +273,31 @@ export class MarkTable {
       key.fill(0);
       callback(key, this.#zeroTime, this.#zeroSeen);
     }
-    const slots = this.#slots;
-    const seen = this.#seen;
-    for (let slot = 0; slot < this.#capacity; slot++) {
-      const base = slot << 2;
-      const k0 = slots[base]!;
-      const k1 = slots[base + 1]!;
-      const k2 = slots[base + 2]!;
-      if ((k0 | k1 | k2) === 0) continue;
-      view.setInt32(0, k0);
-      view.setInt32(4, k1);
-      view.setInt32(8, k2);
-      callback(key, slots[base + 3]! >>> 0, (seen[slot >> 3]! & (1 << (slot & 7))) !== 0);
+    for (const segment of this.#segments) {
+      const { slots, seen, capacity } = segment;
+      for (let slot = 0; slot < capacity; slot++) {
+        const base = slot << 2;
+        const k0 = slots[base]!;
+        const k1 = slots[base + 1]!;
+        const k2 = slots[base + 2]!;
+        if ((k0 | k1 | k2) === 0) continue;
+        view.setInt32(0, k0);
+        view.setInt32(4, k1);
+        view.setInt32(8, k2);
+        callback(key, slots[base + 3]! >>> 0, (seen[slot >> 3]! & (1 << (slot & 7))) !== 0);
+      }
     }
   }
 
   /** Entries with time ≥ minTime that were never flagged seen: referenced chunks missing from the bucket. */
   countUnseenSince(minTime: number): number {
     let count = this.#zeroPresent && this.#zeroTime >= minTime && !this.#zeroSeen ? 1 : 0;
-    const slots = this.#slots;
-    const seen = this.#seen;
-    for (let slot = 0; slot < this.#capacity; slot++) {
-      const base = slot << 2;
-      if ((slots[base]! | slots[base + 1]! | slots[base + 2]!) === 0) continue;
-      if (slots[base + 3]! >>> 0 >= minTime && (seen[slot >> 3]! & (1 << (slot & 7))) === 0) count += 1;
+    for (const { slots, seen, capacity } of this.#segments) {
+      for (let slot = 0; slot < capacity; slot++) {
+        const base = slot << 2;
+        if ((slots[base]! | slots[base + 1]! | slots[base + 2]!) === 0) continue;
+        if (slots[base + 3]! >>> 0 >= minTime && (seen[slot >> 3]! & (1 << (slot & 7))) === 0) count += 1;
+      }
     }
     return count;
   }
@@ -258,11 +305,12 @@ export class MarkTable {
   /** Entries with time ≥ minTime (what `writeRecords` exports with the same minTime). */
   countSince(minTime: number): number {
     let count = this.#zeroPresent && this.#zeroTime >= minTime ? 1 : 0;
-    const slots = this.#slots;
-    for (let slot = 0; slot < this.#capacity; slot++) {
-      const base = slot << 2;
-      if ((slots[base]! | slots[base + 1]! | slots[base + 2]!) === 0) continue;
-      if (slots[base + 3]! >>> 0 >= minTime) count += 1;
+    for (const { slots, capacity } of this.#segments) {
+      for (let slot = 0; slot < capacity; slot++) {
+        const base = slot << 2;
+        if ((slots[base]! | slots[base + 1]! | slots[base + 2]!) === 0) continue;
+        if (slots[base + 3]! >>> 0 >= minTime) count += 1;
+      }
     }
     return count;
   }
@@ -275,27 +323,31 @@ export class MarkTable {
   writeRecords(minTime: number, out: Uint8Array, from: number): { records: number; next: number } {
     const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
     const maxRecords = Math.floor(out.byteLength / MARK_RECORD_SIZE);
-    const slots = this.#slots;
-    const capacity = this.#capacity;
     let records = 0;
+    // A position is segment · POSITION_STRIDE + slot; the zero key sits at the virtual position ZERO_POSITION.
     let position = from;
-    for (; position < capacity && records < maxRecords; position++) {
-      const base = position << 2;
-      const k0 = slots[base]!;
-      const k1 = slots[base + 1]!;
-      const k2 = slots[base + 2]!;
-      if ((k0 | k1 | k2) === 0) continue;
-      const time = slots[base + 3]! >>> 0;
-      if (time < minTime) continue;
-      const at = records * MARK_RECORD_SIZE;
-      view.setInt32(at, k0);
-      view.setInt32(at + 4, k1);
-      view.setInt32(at + 8, k2);
-      view.setUint32(at + 12, time, true);
-      records += 1;
+    while (position < ZERO_POSITION && records < maxRecords) {
+      const index = Math.floor(position / POSITION_STRIDE);
+      const { slots, capacity } = this.#segments[index]!;
+      let slot = position - index * POSITION_STRIDE;
+      for (; slot < capacity && records < maxRecords; slot++) {
+        const base = slot << 2;
+        const k0 = slots[base]!;
+        const k1 = slots[base + 1]!;
+        const k2 = slots[base + 2]!;
+        if ((k0 | k1 | k2) === 0) continue;
+        const time = slots[base + 3]! >>> 0;
+        if (time < minTime) continue;
+        const at = records * MARK_RECORD_SIZE;
+        view.setInt32(at, k0);
+        view.setInt32(at + 4, k1);
+        view.setInt32(at + 8, k2);
+        view.setUint32(at + 12, time, true);
+        records += 1;
+      }
+      position = slot < capacity ? index * POSITION_STRIDE + slot : (index + 1) * POSITION_STRIDE;
     }
-    // The zero key is exported at the virtual position `capacity`.
-    if (position === capacity && records < maxRecords) {
+    if (position === ZERO_POSITION && records < maxRecords) {
       if (this.#zeroPresent && this.#zeroTime >= minTime) {
         const at = records * MARK_RECORD_SIZE;
         out.fill(0, at, at + MARK_KEY_SIZE);
@@ -304,19 +356,24 @@ export class MarkTable {
       }
       position += 1;
     }
-    return { records, next: position > capacity ? -1 : position };
+    return { records, next: position > ZERO_POSITION ? -1 : position };
   }
 
-  /** Makes room for `entries` entries in total without further growth. */
+  /** Makes room for `entries` entries in total without further growth (one segment at a time). */
   reserve(entries: number): void {
-    if (entries - (this.#zeroPresent ? 1 : 0) > this.#growAt) this.#rehash(capacityFor(entries));
+    const share = segmentShareOf(entries);
+    this.#segments.forEach((segment, index) => {
+      if (share > segment.growAt) this.#rehash(index, capacityFor(share));
+    });
   }
 
   /** Removes every entry (keeps the capacity). */
   clear(): void {
-    this.#slots.fill(0);
-    this.#seen.fill(0);
-    this.#used = 0;
+    for (const segment of this.#segments) {
+      segment.slots.fill(0);
+      segment.seen.fill(0);
+      segment.used = 0;
+    }
     this.#zeroPresent = false;
     this.#zeroTime = 0;
     this.#zeroSeen = false;
@@ -330,11 +387,10 @@ export class MarkTable {
     }
   }
 
-  /** The slot holding the key (≥ 0), or ~slot of the empty slot where it would go (< 0). Key must be non-zero. */
-  #find(k0: number, k1: number, k2: number): number {
-    const slots = this.#slots;
-    const capacity = this.#capacity;
-    let slot = ((k0 >>> 0) * this.#scale) >>> 0;
+  /** The slot of the segment holding the key (≥ 0), or ~slot of the empty slot where it would go (< 0). Key ≠ 0. */
+  #find(segment: Segment, k0: number, k1: number, k2: number): number {
+    const { slots, capacity } = segment;
+    let slot = homeSlot(segment, k0);
     for (;;) {
       const base = slot << 2;
       const s0 = slots[base]!;
@@ -355,35 +411,39 @@ export class MarkTable {
       this.#zeroPresent = true;
       return added;
     }
-    let slot = this.#find(k0, k1, k2);
+    const index = k0 >>> 24;
+    let segment = this.#segments[index]!;
+    let slot = this.#find(segment, k0, k1, k2);
     if (slot >= 0) {
       const at = (slot << 2) + 3;
-      if (time > this.#slots[at]! >>> 0) this.#slots[at] = time;
+      if (time > segment.slots[at]! >>> 0) segment.slots[at] = time;
       return false;
     }
-    if (this.#used >= this.#growAt) {
-      this.#rehash(this.#capacity * 2);
-      slot = this.#find(k0, k1, k2);
+    if (segment.used >= segment.growAt) {
+      this.#rehash(index, Math.max(segment.capacity + 1, Math.ceil(segment.capacity * GROWTH_FACTOR)));
+      segment = this.#segments[index]!;
+      slot = this.#find(segment, k0, k1, k2);
     }
     const base = ~slot << 2;
-    const slots = this.#slots;
+    const slots = segment.slots;
     slots[base] = k0;
     slots[base + 1] = k1;
     slots[base + 2] = k2;
     slots[base + 3] = time;
-    this.#used += 1;
+    segment.used += 1;
     return true;
   }
 
   #timeOf(k0: number, k1: number, k2: number): number {
     if ((k0 | k1 | k2) === 0) return this.#zeroPresent ? this.#zeroTime : 0;
-    const slot = this.#find(k0, k1, k2);
-    return slot >= 0 ? this.#slots[(slot << 2) + 3]! >>> 0 : 0;
+    const segment = this.#segments[k0 >>> 24]!;
+    const slot = this.#find(segment, k0, k1, k2);
+    return slot >= 0 ? segment.slots[(slot << 2) + 3]! >>> 0 : 0;
   }
 
   #has(k0: number, k1: number, k2: number): boolean {
     if ((k0 | k1 | k2) === 0) return this.#zeroPresent;
-    return this.#find(k0, k1, k2) >= 0;
+    return this.#find(this.#segments[k0 >>> 24]!, k0, k1, k2) >= 0;
   }
 
   #setSeen(k0: number, k1: number, k2: number): boolean {
@@ -391,30 +451,30 @@ export class MarkTable {
       if (this.#zeroPresent) this.#zeroSeen = true;
       return this.#zeroPresent;
     }
-    const slot = this.#find(k0, k1, k2);
+    const segment = this.#segments[k0 >>> 24]!;
+    const slot = this.#find(segment, k0, k1, k2);
     if (slot < 0) return false;
-    this.#seen[slot >> 3]! |= 1 << (slot & 7);
+    segment.seen[slot >> 3]! |= 1 << (slot & 7);
     return true;
   }
 
-  /** Moves every entry (and its seen bit) into a new array of `capacity` slots. */
-  #rehash(capacity: number): void {
-    if (capacity > MAX_CAPACITY) {
-      throw new RangeError(`MarkTable cannot grow beyond ${MAX_CAPACITY} slots (${this.size} entries)`);
+  /** Moves every entry of one segment (and its seen bit) into a new segment of `capacity` slots. */
+  #rehash(index: number, capacity: number): void {
+    if (capacity > MAX_SEGMENT_CAPACITY) {
+      throw new RangeError(
+        `MarkTable cannot grow a segment beyond ${MAX_SEGMENT_CAPACITY} slots (${this.size} entries)`,
+      );
     }
-    const oldSlots = this.#slots;
-    const oldSeen = this.#seen;
-    const oldCapacity = this.#capacity;
-    const slots = new Int32Array(capacity * WORDS_PER_SLOT);
-    const seen = new Uint8Array(Math.ceil(capacity / 8));
-    const scale = capacity / TWO_POW_32;
-    for (let old = 0; old < oldCapacity; old++) {
-      const from = old << 2;
-      const k0 = oldSlots[from]!;
-      const k1 = oldSlots[from + 1]!;
-      const k2 = oldSlots[from + 2]!;
+    const old = this.#segments[index]!;
+    const grown = newSegment(capacity);
+    const { slots, seen } = grown;
+    for (let from = 0; from < old.capacity; from++) {
+      const at = from << 2;
+      const k0 = old.slots[at]!;
+      const k1 = old.slots[at + 1]!;
+      const k2 = old.slots[at + 2]!;
       if ((k0 | k1 | k2) === 0) continue;
-      let slot = ((k0 >>> 0) * scale) >>> 0;
+      let slot = homeSlot(grown, k0);
       while ((slots[slot << 2]! | slots[(slot << 2) + 1]! | slots[(slot << 2) + 2]!) !== 0) {
         slot += 1;
         if (slot === capacity) slot = 0;
@@ -423,13 +483,10 @@ export class MarkTable {
       slots[to] = k0;
       slots[to + 1] = k1;
       slots[to + 2] = k2;
-      slots[to + 3] = oldSlots[from + 3]!;
-      if ((oldSeen[old >> 3]! & (1 << (old & 7))) !== 0) seen[slot >> 3]! |= 1 << (slot & 7);
+      slots[to + 3] = old.slots[at + 3]!;
+      if ((old.seen[from >> 3]! & (1 << (from & 7))) !== 0) seen[slot >> 3]! |= 1 << (slot & 7);
     }
-    this.#slots = slots;
-    this.#seen = seen;
-    this.#capacity = capacity;
-    this.#scale = scale;
-    this.#growAt = Math.floor(capacity * MAX_LOAD_FACTOR);
+    grown.used = old.used;
+    this.#segments[index] = grown;
   }
 }

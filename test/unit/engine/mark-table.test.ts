@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
-import { MARK_RECORD_SIZE, MAX_LOAD_FACTOR, MarkTable } from "../../../src/engine/mark-table.ts";
+import { MARK_RECORD_SIZE, MAX_LOAD_FACTOR, MarkTable, SEGMENTS } from "../../../src/engine/mark-table.ts";
 
 function digest(text: string): Uint8Array {
   return new Uint8Array(createHash("sha256").update(text).digest());
@@ -132,19 +132,19 @@ describe("MarkTable", () => {
     for (const [i, key] of keys.entries()) assert.equal(table.timeOf(key, 0), i + 1);
   });
 
-  it("grows by doubling above load 0.75 and keeps every entry, time and seen flag", () => {
-    const table = new MarkTable(12);
+  it("grows one segment at a time, by half, above load 0.75, keeping every entry, time and seen flag", () => {
+    const table = new MarkTable(0);
     const initial = table.capacity;
-    assert.equal(initial, 16);
+    assert.equal(initial, SEGMENTS * 16, "256 segments of 16 slots");
+    // Keys whose first byte is 0x2a all live in one segment: 12 fit its 16 slots, the 13th grows it (alone) to 24.
     const digests: Uint8Array[] = [];
-    for (let i = 0; i < 12; i++) digests.push(digest(`d${i}`));
+    for (let i = 0; i < 12; i++) digests.push(digestWithWords(0x2a000000 + i * 0x10000, i, 7));
     for (const [i, d] of digests.entries()) table.mark(d, 0, 100 + i);
     assert.equal(table.capacity, initial, "12 entries fit 16 slots at load 0.75");
     table.setSeen(digests[3]!, 0);
-    const extra = digest("extra");
+    const extra = digestWithWords(0x2a00ffff, 0, 1);
     table.mark(extra, 0, 1);
-    assert.equal(table.capacity, initial * 2);
-    assert.ok(table.size / table.capacity <= MAX_LOAD_FACTOR);
+    assert.equal(table.capacity, initial + 8, "only the full segment grew, by half");
     for (const [i, d] of digests.entries()) assert.equal(table.timeOf(d, 0), 100 + i);
     assert.equal(table.timeOf(extra, 0), 1);
     assert.equal(table.countUnseenSince(0), 12, "the seen flag moved with its entry");
@@ -163,6 +163,26 @@ describe("MarkTable", () => {
     assert.ok(grown.size / grown.capacity <= MAX_LOAD_FACTOR);
     assert.ok(grown.size / grown.capacity > MAX_LOAD_FACTOR / 2);
     for (let i = 0; i < 10_000; i += 97) assert.equal(grown.timeOf(digest(`g${i}`), 0), i);
+  });
+
+  it("grows without a spike: no single insert adds more than a few segments' worth of memory", () => {
+    // A one-array table doubles: one insert then allocates as much again as the whole table (plus the old copy
+    // until it is freed). Segment by segment, one insert allocates at most one grown segment.
+    const table = new MarkTable(0);
+    const bytes = randomBytes(200_000 * 32);
+    let largestStep = 0;
+    let before = table.approximateBytes();
+    for (let i = 0; i < 200_000; i++) {
+      table.mark(bytes, i * 32, 1);
+      const after = table.approximateBytes();
+      largestStep = Math.max(largestStep, after - before);
+      before = after;
+    }
+    assert.equal(table.size, 200_000);
+    assert.ok(
+      largestStep <= (before / SEGMENTS) * 2,
+      `largest single growth ${largestStep} bytes of ${before}: more than one segment grew at once`,
+    );
   });
 
   it("pre-sizes for the expected count, and reserve makes room without growth afterwards", () => {
@@ -345,6 +365,8 @@ describe("MarkTable", () => {
     assert.ok(perEntry <= 20 / (MAX_LOAD_FACTOR / 2), `${perEntry} bytes per entry`);
     const sized = new MarkTable(count);
     for (let i = 0; i < count; i++) sized.mark(bytes, i * 32, 1);
-    assert.ok(sized.approximateBytes() / sized.size <= 22, "pre-sized: about 16.125 / 0.75 bytes per entry");
+    // 16.125 / 0.75 bytes per entry, plus the headroom that lets every segment take its share without growing.
+    assert.ok(sized.approximateBytes() / sized.size <= 23.5, "pre-sized: about 16.125 / 0.75 bytes per entry");
+    assert.equal(sized.capacity, new MarkTable(count).capacity, "a table pre-sized for its entries never grew");
   });
 });

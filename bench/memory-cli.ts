@@ -1,0 +1,94 @@
+/**
+ * Peak RSS of the whole `chunkgc gc` process at scale: the CLI runs against bench/synthetic-s3.ts (a generated
+ * datastore of N chunks, served over HTTP by another process), once with no marker cache (the first run) and once
+ * with the cache the first run left. Peak RSS comes from the kernel (`/usr/bin/time`), not from the process itself.
+ *
+ *   node bench/memory-cli.ts [chunks=10000000] [indexes=1000]      prints one JSON line per run
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+const chunks = Number(process.argv[2] ?? 10_000_000);
+const indexes = Number(process.argv[3] ?? 1000);
+const work = mkdtempSync(join(tmpdir(), "chunkgc-memory-"));
+const server = spawn(
+  process.execPath,
+  [fileURLToPath(new URL("./synthetic-s3.ts", import.meta.url)), String(chunks), String(indexes)],
+  {
+    stdio: ["ignore", "pipe", "inherit"],
+  },
+);
+try {
+  const endpoint = await new Promise<string>((resolve, reject) => {
+    server.once("exit", (code) => reject(new Error(`synthetic S3 exited with ${code}`)));
+    createInterface({ input: server.stdout! }).once("line", (line) =>
+      resolve((JSON.parse(line) as { endpoint: string }).endpoint),
+    );
+  });
+  const cacheDir = join(work, "cache");
+  for (const run of ["first run (no marker cache)", "with marker cache"]) {
+    const timeFile = join(work, "time.txt");
+    const started = Date.now();
+    const out = execFileSync(
+      "/usr/bin/time",
+      [
+        "-f",
+        "%M",
+        "-o",
+        timeFile,
+        process.execPath,
+        fileURLToPath(new URL("../src/cli/main.ts", import.meta.url)),
+        "gc",
+        "--endpoint",
+        endpoint,
+        "--path-style",
+        "--bucket",
+        "synthetic",
+        "--store",
+        "s",
+        "--cache-dir",
+        cacheDir,
+        "--json",
+      ],
+      {
+        env: {
+          ...process.env,
+          AWS_ACCESS_KEY_ID: "synthetic",
+          AWS_SECRET_ACCESS_KEY: "synthetic",
+          CHUNKGC_LOG_LEVEL: "warn",
+        },
+        maxBuffer: 64 << 20,
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
+    const report = JSON.parse(out.toString()) as {
+      result: string;
+      counters: Record<string, number>;
+      markerCache: { status: string };
+      requests: Record<string, number>;
+    };
+    const peakKiB = Number(readFileSync(timeFile, "utf8").trim().split("\n").pop());
+    const peakMiB = Math.round(peakKiB / 1024);
+    console.log(
+      JSON.stringify({
+        run,
+        chunks,
+        indexes,
+        result: report.result,
+        markerCache: report.markerCache.status,
+        diskChunks: report.counters.diskChunks,
+        requests: report.requests,
+        wallMs: Date.now() - started,
+        peakRssMiB: peakMiB,
+        bytesPerMillionChunks: Math.round((peakKiB * 1024) / (chunks / 1e6)),
+      }),
+    );
+  }
+} finally {
+  server.kill();
+  rmSync(work, { recursive: true, force: true });
+}
