@@ -1,6 +1,8 @@
 import { type Command, Option } from "commander";
 import type { S3ConnectionInput } from "../s3/index.ts";
-import { positiveInteger } from "./arg-parsers.ts";
+import { booleanFromEnv, positiveInteger } from "./arg-parsers.ts";
+
+const PATH_STYLE_ENV = "CHUNKGC_S3_PATH_STYLE";
 
 /**
  * Every S3 setting is a flag and, as pods get their settings, an environment variable. `optional` leaves endpoint and
@@ -18,7 +20,8 @@ export function addS3Options(command: Command, options: { optional?: boolean } =
     .addOption(new Option("--region <region>", "S3 region").env("CHUNKGC_S3_REGION").default("us-east-1"))
     .addOption(bucket)
     .addOption(
-      new Option("--path-style", "path-style addressing (most self-hosted servers)").env("CHUNKGC_S3_PATH_STYLE"),
+      // No value on the command line (it would swallow a positional argument); the variable is parsed strictly below.
+      new Option("--path-style", `path-style addressing (most self-hosted servers; env: ${PATH_STYLE_ENV}=true|false)`),
     )
     .addOption(new Option("--ca-bundle <file>", "PEM file of extra trusted CAs").env("CHUNKGC_S3_CA_BUNDLE"))
     .addOption(
@@ -32,17 +35,22 @@ export interface S3CliOptions {
   endpoint: string;
   region: string;
   bucket: string;
-  pathStyle?: boolean | string;
+  pathStyle?: boolean;
   caBundle?: string;
   s3MaxAttempts?: number;
 }
 
-export function s3ConnectionFromOptions(options: S3CliOptions): S3ConnectionInput {
+/** The connection settings; throws a usage error naming the variable when CHUNKGC_S3_PATH_STYLE is not a boolean. */
+export function s3ConnectionFromOptions(
+  options: S3CliOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): S3ConnectionInput {
+  const pathStyleEnv = booleanFromEnv(PATH_STYLE_ENV, env);
   return {
     endpoint: options.endpoint,
     region: options.region,
     bucket: options.bucket,
-    forcePathStyle: options.pathStyle === true || options.pathStyle === "true" || options.pathStyle === "1",
+    forcePathStyle: options.pathStyle === true || (options.pathStyle === undefined && pathStyleEnv === true),
     ...(options.caBundle ? { caBundlePath: options.caBundle } : {}),
     ...(options.s3MaxAttempts ? { maxAttempts: options.s3MaxAttempts } : {}),
   };

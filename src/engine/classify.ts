@@ -15,11 +15,24 @@ export interface Cutoff {
   oldestWriter: number;
 }
 
-/** PBS: min_atime = phase1_start − grace; a backup running since before that moves it to oldest_writer − 300 s. */
-export function computeCutoff(phase1Start: number, graceSeconds: number, oldestRunningBackup?: number): Cutoff {
+/** Seconds kept between the oldest writer's start and the cutoff, as PBS does (its 5-minute safety gap). */
+export const WRITER_MARGIN_SECONDS = 300;
+
+/**
+ * PBS: min_atime = phase1_start − grace, moved to oldest_writer − 300 s when a backup runs since before that.
+ * chunkgc always keeps minAtime ≤ min(now − grace, oldest writer − 300 s) − |clock skew|, the oldest writer being
+ * "now" when no backup runs: LastModified is the server's clock, "now" is ours, and a server clock behind ours makes
+ * every upload look older than it is.
+ */
+export function computeCutoff(
+  phase1Start: number,
+  graceSeconds: number,
+  oldestRunningBackup?: number,
+  clockSkewSeconds = 0,
+): Cutoff {
   const oldestWriter = Math.min(phase1Start, oldestRunningBackup ?? phase1Start);
-  let minAtime = phase1Start - graceSeconds;
-  if (oldestWriter < minAtime) minAtime = oldestWriter - 300;
+  const minAtime =
+    Math.min(phase1Start - graceSeconds, oldestWriter - WRITER_MARGIN_SECONDS) - Math.ceil(Math.abs(clockSkewSeconds));
   return { minAtime, oldestWriter };
 }
 

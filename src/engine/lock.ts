@@ -12,7 +12,8 @@ import {
 } from "../s3/index.ts";
 
 /*
- * The datastore lock (spec C.3): generations of lock objects under `<store>/.chunkgc/lock/`. Taking the lock is
+ * The datastore lock (docs/gc-semantics.md#datastore-lock): generations of lock objects under
+ * `<store>/.chunkgc/lock/`. Taking the lock is
  * creating the next generation with `If-None-Match: *`, so of several racers exactly one wins; a holder renews its
  * own generation; a newer generation means the lock was taken over (after this holder's lease expired) and the
  * holder must stop before deleting anything else. Lease times are wall-clock, never the engine's overridable "now".
@@ -52,6 +53,18 @@ export type LockVerdict = { action: "take"; generation: number } | { action: "bu
 export function lockVerdict(newest: LockRecord | undefined, newestGeneration: number, nowMs: number): LockVerdict {
   if (newest && !newest.released && newest.expiresAtMs > nowMs) return { action: "busy", holder: newest };
   return { action: "take", generation: newestGeneration + 1 };
+}
+
+/**
+ * Pure: whether a holder must consider its lease over. A margin (a tenth of the lease, at most 30 s) before the
+ * recorded expiry covers a request that is sent just before it and arrives just after.
+ */
+export function leaseOver(expiresAtMs: number, leaseMs: number, nowMs: number): boolean {
+  return nowMs >= expiresAtMs - leaseSafetyMarginMs(leaseMs);
+}
+
+export function leaseSafetyMarginMs(leaseMs: number): number {
+  return Math.min(30_000, Math.floor(leaseMs / 10));
 }
 
 export class LockBusyError extends Error {
@@ -95,6 +108,9 @@ async function newestLock(s3: S3Context, store: string, signal?: AbortSignal) {
     const fetched = await getObjectBytes(s3, lockKey(store, newestGeneration), signal);
     const parsed = LockRecordSchema.safeParse(JSON.parse(Buffer.from(fetched.bytes).toString("utf8")));
     // An unreadable lock record is treated as held until it is old enough: never as free.
+    // A record without a usable LastModified ages from now: never from the epoch (that would make it free).
+    const writtenMs =
+      Number.isFinite(fetched.lastModifiedMs) && fetched.lastModifiedMs > 0 ? fetched.lastModifiedMs : Date.now();
     const record: LockRecord = parsed.success
       ? parsed.data
       : {
@@ -102,9 +118,9 @@ async function newestLock(s3: S3Context, store: string, signal?: AbortSignal) {
           owner: "unknown (unreadable lock record)",
           host: "unknown",
           pid: 0,
-          acquiredAt: new Date(fetched.lastModifiedMs).toISOString(),
-          renewedAt: new Date(fetched.lastModifiedMs).toISOString(),
-          expiresAtMs: fetched.lastModifiedMs + 15 * 60_000,
+          acquiredAt: new Date(writtenMs).toISOString(),
+          renewedAt: new Date(writtenMs).toISOString(),
+          expiresAtMs: writtenMs + 15 * 60_000,
           released: false,
           token: "",
         };
@@ -171,34 +187,57 @@ export class DatastoreLock {
     throw new LockLostError(`could not take the lock of ${options.store}: other runs kept winning`);
   }
 
-  /** Throws when the lock was lost: called before every round of deletions. */
-  async assertHeld(): Promise<void> {
+  /**
+   * Synchronous, no I/O: throws when the lock is known lost or its lease is (nearly) over by the local clock. Called
+   * right before every DeleteObjects request, so a holder that stalled past its lease (SIGSTOP, a long GC pause)
+   * sends nothing more once it wakes, whatever its timers did meanwhile.
+   */
+  checkHeld(nowMs: number = Date.now()): void {
     if (this.lost) throw this.lost;
-    if (Date.now() >= this.record.expiresAtMs) {
+    if (leaseOver(this.record.expiresAtMs, this.options.leaseMs, nowMs)) {
       throw this.markLost(new LockLostError(`the lock lease of ${this.options.store} expired before it was renewed`));
     }
+  }
+
+  /** {@link checkHeld}, then the bucket: a newer generation means another run took the lock over. */
+  async assertHeld(): Promise<void> {
+    this.checkHeld();
     const { newestGeneration } = await newestLock(this.s3, this.options.store, this.options.signal);
     if (newestGeneration !== this.record.generation) {
       throw this.markLost(
         new LockLostError(`the lock of ${this.options.store} was taken over (generation ${newestGeneration})`),
       );
     }
+    this.checkHeld();
   }
 
+  /**
+   * Extends the lease. The new expiry is timed from the start of the request and takes effect only once the PUT
+   * succeeded: a renewal that keeps failing lets the lease run out (and {@link checkHeld} trips) instead of
+   * extending it on paper.
+   */
   async renew(): Promise<void> {
+    const startedMs = Date.now();
     const { newestGeneration } = await newestLock(this.s3, this.options.store, this.options.signal);
     if (newestGeneration !== this.record.generation) {
       throw this.markLost(new LockLostError(`the lock of ${this.options.store} was taken over`));
     }
-    const now = Date.now();
-    this.record.renewedAt = new Date(now).toISOString();
-    this.record.expiresAtMs = now + this.options.leaseMs;
+    // Never renew a lease that already ran out: another run may have taken the lock since.
+    this.checkHeld();
+    const next: LockRecord = {
+      ...this.record,
+      renewedAt: new Date(startedMs).toISOString(),
+      expiresAtMs: startedMs + this.options.leaseMs,
+    };
     await putObject(
       this.s3,
       lockKey(this.options.store, this.record.generation),
-      JSON.stringify(this.record),
+      JSON.stringify(next),
       this.options.signal,
     );
+    if (this.lost) return;
+    this.record.renewedAt = next.renewedAt;
+    this.record.expiresAtMs = Math.max(this.record.expiresAtMs, next.expiresAtMs);
   }
 
   async release(): Promise<void> {
@@ -224,7 +263,7 @@ export class DatastoreLock {
       this.renew().catch((error: unknown) => {
         // One failed renewal is tolerated while the lease lasts; assertHeld catches an expired one.
         if (error instanceof LockLostError) return;
-        if (Date.now() >= this.record.expiresAtMs) this.markLost(error as Error);
+        if (leaseOver(this.record.expiresAtMs, this.options.leaseMs, Date.now())) this.markLost(error as Error);
       });
     }, every);
     this.timer.unref();

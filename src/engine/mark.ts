@@ -1,7 +1,8 @@
+import { setTimeout as delay } from "node:timers/promises";
 import pLimit from "p-limit";
 import type { Logger } from "pino";
 import { parseIndex } from "../datastore/index.ts";
-import { getObjectBytes, ObjectNotFoundError, type S3Context } from "../s3/index.ts";
+import { type FetchedObject, getObjectBytes, listPages, ObjectNotFoundError, type S3Context } from "../s3/index.ts";
 import type { ListedIndex, ListedSnapshot } from "./content-scan.ts";
 import type { GcCounters } from "./counters.ts";
 import { SafetyAbortError } from "./errors.ts";
@@ -32,6 +33,11 @@ export interface Marker {
   readonly signal?: AbortSignal;
   /** Index keys already marked in this run, with the ETag they had: the recheck marks only what is new or changed. */
   readonly marked: Map<string, string>;
+  /**
+   * Index keys confirmed gone (a 404, then no longer listed): never recorded as marked. Listed again later in the
+   * run, such a key aborts it: the listing and the reads disagree, and its chunks cannot be vouched for.
+   */
+  readonly vanished: Set<string>;
   onIndexDone?: () => void;
 }
 
@@ -60,6 +66,43 @@ function catalogEntryFor(
   };
 }
 
+/** Re-reads of an index that answered 404 while still listed, before the run gives up on it. */
+const NOT_FOUND_REREADS = 3;
+
+/**
+ * GETs an index. A 404 is believed only once the key is no longer listed (then {@link ObjectNotFoundError}); while
+ * it is still listed the GET is repeated, and an index that stays listed yet unreadable aborts the run: a transient
+ * 404 must never pass for a pruned snapshot.
+ */
+async function fetchIndex(marker: Marker, key: string): Promise<FetchedObject> {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await getObjectBytes(marker.s3, key, marker.signal);
+    } catch (error) {
+      if (!(error instanceof ObjectNotFoundError)) throw error;
+      if (!(await isListed(marker.s3, key, marker.signal))) throw error;
+      if (attempt >= NOT_FOUND_REREADS) {
+        throw new SafetyAbortError(
+          "unreadable-index",
+          `index ${key} is listed but every read answers 404: nothing deleted`,
+          { cause: error },
+        );
+      }
+      marker.log.warn({ key, attempt: attempt + 1 }, "index answered 404 but is still listed: reading it again");
+      await delay(100 * 2 ** attempt, undefined, marker.signal ? { signal: marker.signal } : {});
+    }
+  }
+}
+
+/** Whether the bucket lists exactly this key. */
+async function isListed(s3: S3Context, key: string, signal?: AbortSignal): Promise<boolean> {
+  for await (const page of listPages(s3, { prefix: key, pageSize: 10, ...(signal ? { signal } : {}) })) {
+    if (page.objects.some((object) => object.key === key)) return true;
+    if (page.objects.some((object) => object.key > key)) return false;
+  }
+  return false;
+}
+
 /** Digests of one listed index, from the cache when key, ETag and size match, else downloaded and validated. */
 async function readIndex(
   marker: Marker,
@@ -72,17 +115,18 @@ async function readIndex(
     marker.indexCache.touch(listed.key, { lastSeenMs: Date.now(), finished: snapshot?.finished ?? entry.finished });
     return { digests: cached, indexBytes: entry.indexBytes };
   }
-  let fetched: Awaited<ReturnType<typeof getObjectBytes>>;
+  let fetched: FetchedObject;
   try {
-    fetched = await getObjectBytes(marker.s3, listed.key, marker.signal);
+    fetched = await fetchIndex(marker, listed.key);
   } catch (error) {
     if (error instanceof ObjectNotFoundError) {
-      // Pruned between listing and reading: its snapshot is gone, as PBS would find too.
+      // Confirmed pruned between listing and reading (no longer listed): its snapshot is gone, as PBS would find too.
+      marker.vanished.add(listed.key);
       marker.stats.vanishedIndexes += 1;
       marker.log.warn({ key: listed.key }, "index vanished while marking (snapshot pruned meanwhile)");
       return undefined;
     }
-    if (marker.signal?.aborted) throw error;
+    if (marker.signal?.aborted || error instanceof SafetyAbortError) throw error;
     throw new SafetyAbortError("unreadable-index", `cannot read index ${listed.key}: ${(error as Error).message}`, {
       cause: error,
     });
@@ -102,12 +146,28 @@ async function readIndex(
   return { digests: parsed.digests, indexBytes: parsed.indexBytes };
 }
 
+export interface MarkPass {
+  /**
+   * The recheck before a delete round: marks only new or changed indexes and adds nothing to the PBS counters
+   * (they count the indexes of phase 1, each once, as PBS does).
+   */
+  readonly recheck: boolean;
+}
+
 /** Phase 1: marks every digest of these indexes (bounded parallel reads); counts index files and bytes as PBS does. */
 export async function markIndexes(
   marker: Marker,
   indexes: readonly ListedIndex[],
   snapshots: ReadonlyMap<string, ListedSnapshot>,
+  pass: MarkPass = { recheck: false },
 ): Promise<void> {
+  const reappeared = indexes.find((listed) => marker.vanished.has(listed.key));
+  if (reappeared) {
+    throw new SafetyAbortError(
+      "vanished-index-listed",
+      `index ${reappeared.key} answered 404 and was not listed, yet is listed again: nothing deleted`,
+    );
+  }
   const limit = pLimit(marker.concurrency);
   const controller = new AbortController();
   await Promise.all(
@@ -120,23 +180,40 @@ export async function markIndexes(
           controller.abort(error);
           throw error;
         });
-        marker.marked.set(listed.key, listed.etag);
         marker.onIndexDone?.();
         if (!index) return;
+        const counted = marker.marked.has(listed.key);
+        marker.marked.set(listed.key, listed.etag);
         marker.stats.indexesRead += 1;
-        marker.counters.indexFileCount += 1;
-        marker.counters.indexDataBytes += index.indexBytes;
-        markDigests(marker.table, index.digests, marker.markTime);
+        if (!pass.recheck && !counted) {
+          marker.counters.indexFileCount += 1;
+          marker.counters.indexDataBytes += index.indexBytes;
+        }
+        markDigests(marker.table, index.digests, pass.recheck ? recheckMarkTime(marker.markTime) : marker.markTime);
       }),
     ),
   );
 }
 
 /**
+ * Digests first marked by a recheck get one second more than the phase-1 marks: still "referenced in this run" for
+ * every decision, but told apart when counting referenced chunks missing from the bucket (a chunk listed before the
+ * recheck marked it was never flagged as seen, yet exists).
+ */
+export function recheckMarkTime(markTime: number): number {
+  return markTime + 1;
+}
+
+/**
  * Marks the dedup bases of running backups that are no longer listed (pruned after the backup started), from the
  * index cache. Bases still listed were marked with everything else.
  */
-export async function markPrunedBases(marker: Marker, bases: readonly KnownSnapshot[]): Promise<void> {
+export async function markPrunedBases(
+  marker: Marker,
+  bases: readonly KnownSnapshot[],
+  pass: MarkPass = { recheck: false },
+): Promise<void> {
+  const time = pass.recheck ? recheckMarkTime(marker.markTime) : marker.markTime;
   for (const base of bases) {
     if (base.source !== "cache") continue;
     for (const entry of marker.indexCache.entriesOfGroup(base.groupPath)) {
@@ -146,13 +223,17 @@ export async function markPrunedBases(marker: Marker, bases: readonly KnownSnaps
         marker.log.warn({ key: entry.key }, "dedup base of a running backup is pruned and its cached index is damaged");
         continue;
       }
-      marker.stats.baseChunksFromCache += markDigests(marker.table, digests, marker.markTime);
+      marker.stats.baseChunksFromCache += markDigests(marker.table, digests, time);
       marker.log.info({ key: entry.key }, "kept the chunks of a pruned snapshot: dedup base of a running backup");
     }
   }
 }
 
-/** Snapshots the index cache remembers (finished ones are dedup-base candidates even after pruning). */
+/**
+ * Snapshots the index cache remembers but the listing no longer shows (pruned): every one is a dedup-base candidate,
+ * whatever `finished` said when it was cached. A snapshot cached while it ran may have finished, become the base of
+ * a newer backup and been pruned since, without any run seeing its manifest.
+ */
 export function cachedSnapshots(indexCache: IndexCache, groupPaths: Iterable<string>): KnownSnapshot[] {
   const known = new Map<string, KnownSnapshot>();
   for (const groupPath of groupPaths) {
@@ -164,7 +245,7 @@ export function cachedSnapshots(indexCache: IndexCache, groupPaths: Iterable<str
           snapshotPath,
           groupPath: entry.groupPath,
           epochSeconds: entry.epochSeconds,
-          finished: entry.finished,
+          finished: true,
           source: "cache",
         });
       }

@@ -34,6 +34,13 @@ export const EngineOptionsSchema = z.object({
     .default(48 * HOUR),
   /** Evaluate cutoffs as of this time instead of the clock (tests, what-if dry runs). */
   now: z.date().optional(),
+  /**
+   * For tests only: let a deleting run take a `now` later than the wall clock. Without it such a run is refused (a
+   * future "now" makes fresh uploads look old and running backups abandoned).
+   */
+  allowFutureNow: z.boolean().default(false),
+  /** The run refuses to delete when the S3 server's clock is further than this from ours. */
+  maxClockSkewSeconds: z.number().int().min(1).default(120),
   listConcurrency: z.number().int().min(1).max(256).default(16),
   /** How list answers are parsed: chunkgc's streaming parser, or the SDK's own (the PBS-style baseline). */
   listParser: z.enum(["streaming", "sdk"]).default("streaming"),
@@ -72,3 +79,25 @@ export function parsePrices(text: string): RequestPrices {
 
 /** The defaults, for commands and schemas that show them. */
 export const ENGINE_DEFAULTS: EngineOptions = EngineOptionsSchema.parse({ store: "-", cacheDir: "-" });
+
+/** A `now` later than the wall clock on a deleting run, without the test-only permission. */
+export class FutureNowError extends Error {
+  override name = "FutureNowError";
+  readonly exitCode = 2;
+}
+
+/**
+ * Pure: why a run with these settings must be refused before it starts, if it must. A `now` ahead of the wall clock
+ * moves the cutoff past fresh uploads; only a dry run (deletes nothing) or the test-only permission may use one.
+ */
+export function futureNowRefusal(
+  options: { now?: Date | undefined; dryRun: boolean; allowFutureNow: boolean },
+  wallClockMs: number,
+): string | undefined {
+  if (!options.now || options.dryRun || options.allowFutureNow) return undefined;
+  if (options.now.getTime() <= wallClockMs) return undefined;
+  return (
+    `--now ${options.now.toISOString()} is later than the clock (${new Date(wallClockMs).toISOString()}): a deleting ` +
+    "run would treat fresh uploads as old. Use --dry-run for a what-if run (--allow-future-now is for tests only)"
+  );
+}

@@ -37,6 +37,8 @@ export interface GcReport {
   deleteFailures: { count: number; sample: { key: string; code: string; message: string }[] };
   inUse?: { host: string; acknowledged: boolean };
   lockGeneration?: number;
+  /** Server clock minus ours, measured from the probe's Date headers; every cutoff is widened by the bound. */
+  clockSkew?: { estimateMs: number; boundMs: number };
 }
 
 export function estimateCost(requests: RequestCounts, prices: RequestPrices): number {

@@ -7,7 +7,7 @@ import {
   ConditionalWriteUnsupportedError,
   getObjectBytes,
   ObjectNotFoundError,
-  probeConditionalPut,
+  probeServer,
   type S3Context,
 } from "../s3/index.ts";
 import { type Cutoff, computeCutoff } from "./classify.ts";
@@ -16,10 +16,16 @@ import { emptyCounters } from "./counters.ts";
 import { SafetyAbortError } from "./errors.ts";
 import { IndexCache } from "./index-cache.ts";
 import { DatastoreLock, LockBusyError, lockPrefix } from "./lock.ts";
-import { cachedSnapshots, type Marker, markIndexes, markPrunedBases } from "./mark.ts";
+import { cachedSnapshots, type Marker, type MarkPass, markIndexes, markPrunedBases, recheckMarkTime } from "./mark.ts";
 import { MarkTable } from "./mark-table.ts";
 import { type CacheIdentity, identityDigest, loadMarkerCache, writeMarkerCache } from "./marker-cache.ts";
-import { type EngineOptions, type EngineOptionsInput, EngineOptionsSchema } from "./options.ts";
+import {
+  type EngineOptions,
+  type EngineOptionsInput,
+  EngineOptionsSchema,
+  FutureNowError,
+  futureNowRefusal,
+} from "./options.ts";
 import { Progress } from "./progress.ts";
 import { estimateCost, type GcReport } from "./report.ts";
 import { emptySweepStats, type Sweeper, sweepChunks } from "./sweep.ts";
@@ -71,6 +77,7 @@ async function markRunningBases(
   marker: Marker,
   scan: ContentScan,
   running: ReturnType<typeof analyzeWriters>["running"],
+  pass: MarkPass,
 ) {
   if (running.length === 0) return;
   const listed = knownSnapshotsOf(scan);
@@ -78,7 +85,7 @@ async function markRunningBases(
   const remembered = cachedSnapshots(marker.indexCache, new Set(running.map((writer) => writer.groupPath))).filter(
     (snapshot) => !listedPaths.has(snapshot.snapshotPath),
   );
-  await markPrunedBases(marker, dedupBases(running, [...listed, ...remembered]));
+  await markPrunedBases(marker, dedupBases(running, [...listed, ...remembered]), pass);
 }
 
 /**
@@ -97,6 +104,9 @@ export async function runGc(
   const options = { ...parsed, cacheDir: join(parsed.cacheDir, identityDigest(identity).slice(0, 16)) };
   const { log, signal } = deps;
   const startedAt = new Date();
+  // Refused before anything is touched: a caller's mistake, not an outcome of the run.
+  const refusal = futureNowRefusal(options, startedAt.getTime());
+  if (refusal) throw new FutureNowError(refusal);
   const now = options.now ?? startedAt;
   if (options.now) {
     log.warn({ now: now.toISOString() }, "NOW IS OVERRIDDEN: cutoffs are evaluated as of this time, not the clock");
@@ -140,11 +150,28 @@ export async function runGc(
 
   let lock: DatastoreLock | undefined;
   let indexCache: IndexCache | undefined;
+  let inUseHost: string | undefined;
   try {
     await assertBucketReachable(s3, signal);
     // The lock is only as good as the server's conditional PUT: a server that ignores it would let two runs in.
-    if (!(await probeConditionalPut(s3, lockPrefix(options.store), signal))) {
-      throw new ConditionalWriteUnsupportedError(s3.connection.endpoint);
+    const probe = await probeServer(s3, lockPrefix(options.store), signal);
+    if (!probe.conditionalPut) throw new ConditionalWriteUnsupportedError(s3.connection.endpoint);
+    // LastModified is the server's clock; every cutoff is widened by how far it may be from ours.
+    if (!probe.clockSkew) {
+      throw new SafetyAbortError(
+        "clock-skew",
+        "the S3 server sent no Date header, so its clock cannot be compared with ours: nothing deleted",
+      );
+    }
+    const skewSeconds = probe.clockSkew.boundMs / 1000;
+    report.clockSkew = { estimateMs: probe.clockSkew.estimateMs, boundMs: probe.clockSkew.boundMs };
+    if (skewSeconds > options.maxClockSkewSeconds) {
+      throw new SafetyAbortError(
+        "clock-skew",
+        `the S3 server's clock is up to ${Math.ceil(skewSeconds)} s away from ours (estimate ` +
+          `${Math.round(probe.clockSkew.estimateMs / 1000)} s), more than the allowed ` +
+          `${options.maxClockSkewSeconds} s: nothing deleted. Fix the clocks (NTP)`,
+      );
     }
     lock = await DatastoreLock.acquire(s3, {
       store: options.store,
@@ -177,7 +204,7 @@ export async function runGc(
       ...("reason" in markerStatus ? { reason: markerStatus.reason } : {}),
     };
 
-    const inUseHost = await readInUse(s3, options.store, signal);
+    inUseHost = await readInUse(s3, options.store, signal);
     if (inUseHost) {
       report.inUse = { host: inUseHost, acknowledged: options.acknowledgeInUse };
       if (!options.acknowledgeInUse) {
@@ -198,7 +225,7 @@ export async function runGc(
         "abandoned backup (no manifest, older than the maximum backup duration)",
       );
     }
-    const cutoff: Cutoff = computeCutoff(phase1Start, options.graceSeconds, writers.oldestRunningStart);
+    const cutoff: Cutoff = computeCutoff(phase1Start, options.graceSeconds, writers.oldestRunningStart, skewSeconds);
     report.cutoff = { minAtime: iso(cutoff.minAtime), oldestWriter: iso(cutoff.oldestWriter) };
     log.info({ minAtime: report.cutoff.minAtime, oldestWriter: report.cutoff.oldestWriter }, "cutoff");
 
@@ -214,11 +241,12 @@ export async function runGc(
       stats: markStats,
       log,
       marked: new Map(),
+      vanished: new Set(),
       ...(signal ? { signal } : {}),
       onIndexDone: () => markProgress.advance(),
     };
     await markIndexes(marker, scan.indexes, scan.snapshots);
-    await markRunningBases(marker, scan, writers.running);
+    await markRunningBases(marker, scan, writers.running, { recheck: false });
     markProgress.finish();
     report.phases.markMs = Date.now() - markStarted;
 
@@ -249,7 +277,7 @@ export async function runGc(
         const writersNow = analyzeWriters(again.snapshots.values(), phase1Start, options.maxBackupDurationSeconds);
         if (writersNow.oldestRunningStart !== undefined && writersNow.oldestRunningStart < cutoff.oldestWriter) {
           // A running backup became visible that is older than the cutoff assumed: only ever move it earlier.
-          const earlier = computeCutoff(phase1Start, options.graceSeconds, writersNow.oldestRunningStart);
+          const earlier = computeCutoff(phase1Start, options.graceSeconds, writersNow.oldestRunningStart, skewSeconds);
           cutoff.minAtime = Math.min(cutoff.minAtime, earlier.minAtime);
           cutoff.oldestWriter = Math.min(cutoff.oldestWriter, earlier.oldestWriter);
           log.warn(
@@ -257,16 +285,27 @@ export async function runGc(
             "recheck found an older running backup: cutoff moved earlier",
           );
         }
-        await markIndexes(marker, again.indexes, again.snapshots);
-        await markRunningBases(marker, again, writersNow.running);
+        await markIndexes(marker, again.indexes, again.snapshots, { recheck: true });
+        await markRunningBases(marker, again, writersNow.running, { recheck: true });
       },
       assertLockHeld: () => lock!.assertHeld(),
+      checkLockHeld: () => lock!.checkHeld(),
+      stillMayDelete: async () => {
+        // A PBS host may attach the datastore while we run: re-read before every round of deletions.
+        const host = await readInUse(s3, options.store, signal);
+        if (!host || options.acknowledgeInUse) return true;
+        inUseHost = host;
+        report.inUse = { host, acknowledged: false };
+        log.warn({ host }, "datastore was attached to a PBS host during the run: no further deletions");
+        return false;
+      },
     };
     await sweepChunks(sweeper);
     sweepProgress.finish();
     report.phases.sweepMs = Date.now() - sweepStarted;
     report.phases.deleteMs = stats.deleteMs;
-    report.missingChunks = table.countUnseenSince(phase1Start);
+    // Only digests marked in phase 1: one first marked by a recheck may have been listed before it was marked.
+    report.missingChunks = table.countUnseenSince(phase1Start) - table.countUnseenSince(recheckMarkTime(phase1Start));
     if (report.missingChunks > 0) {
       log.warn({ missingChunks: report.missingChunks }, "chunks referenced by indexes are missing from the bucket");
     }
@@ -285,8 +324,9 @@ export async function runGc(
       report.message = `${stats.deleteFailures} chunk deletions failed (first: ${stats.deleteErrorSample[0]?.key} ${stats.deleteErrorSample[0]?.code})`;
     } else if (inUseHost && !options.acknowledgeInUse) {
       report.result = "aborted";
+      const done = stats.deleteRequests > 0 ? "deletions stopped when it was attached" : "nothing deleted";
       report.message =
-        `datastore is attached to PBS host ${inUseHost} (.in-use): nothing deleted; ${stats.notDeleted} chunks would be ` +
+        `datastore is attached to PBS host ${inUseHost} (.in-use): ${done}; ${stats.notDeleted} chunks would be ` +
         "removed. Acknowledge to delete, then let PBS rebuild its local chunk cache.";
     } else {
       report.result = "succeeded";
@@ -326,6 +366,7 @@ export async function runGc(
     runningBackupBase: markStats.baseChunksFromCache,
     ...(report.inUse && !report.inUse.acknowledged ? { inUse: stats.notDeleted } : {}),
     ...(options.dryRun ? { dryRun: stats.notDeleted } : {}),
+    ...(stats.deleteFailures > 0 ? { deleteFailed: stats.deleteFailures } : {}),
   };
   report.estimatedCostUsd = estimateCost(report.requests, options.prices);
   return report;

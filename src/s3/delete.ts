@@ -1,5 +1,10 @@
 import { setTimeout as delay } from "node:timers/promises";
-import { DeleteObjectsCommand } from "@aws-sdk/client-s3";
+import {
+  DeleteObjectsCommand,
+  type DeleteObjectsCommandInput,
+  type DeleteObjectsCommandOutput,
+} from "@aws-sdk/client-s3";
+import type { FinalizeHandler, FinalizeHandlerArguments } from "@smithy/types";
 import type { S3Context } from "./client.ts";
 
 /** S3's limit of keys in one DeleteObjects request. */
@@ -27,18 +32,29 @@ export async function deleteBatch(
   s3: S3Context,
   keys: readonly string[],
   signal?: AbortSignal,
+  guard?: () => void,
 ): Promise<DeleteBatchResult> {
   if (keys.length === 0) return { requests: 0, deleted: [], errors: [] };
   if (keys.length > MAX_DELETE_BATCH) {
     throw new RangeError(`DeleteObjects takes at most ${MAX_DELETE_BATCH} keys, got ${keys.length}`);
   }
-  const response = await s3.client.send(
-    new DeleteObjectsCommand({
-      Bucket: s3.bucket,
-      Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: false },
-    }),
-    { abortSignal: signal },
-  );
+  const command = new DeleteObjectsCommand({
+    Bucket: s3.bucket,
+    Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: false },
+  });
+  if (guard) {
+    // Inside the SDK's retry loop: a retry that would go out after the guard tripped (a lock lease that ran out
+    // during the backoff) is stopped too. The guard's error is not an S3 error, so the SDK does not retry it.
+    command.middlewareStack.addRelativeTo(
+      (next: FinalizeHandler<DeleteObjectsCommandInput, DeleteObjectsCommandOutput>) =>
+        async (args: FinalizeHandlerArguments<DeleteObjectsCommandInput>) => {
+          guard();
+          return next(args);
+        },
+      { name: "chunkgcDeleteGuard", relation: "after", toMiddleware: "retryMiddleware" },
+    );
+  }
+  const response = await s3.client.send(command, { abortSignal: signal });
   const requested = new Set(keys);
   const deleted: string[] = [];
   for (const entry of response.Deleted ?? []) {
@@ -57,6 +73,8 @@ export async function deleteBatch(
 
 export interface DeleteWithRetryOptions {
   readonly attempts?: number;
+  /** Runs synchronously right before every DeleteObjects attempt on the wire; throwing stops the batch. */
+  readonly guard?: () => void;
   readonly signal?: AbortSignal;
   readonly backoffMs?: (attempt: number) => number;
 }
@@ -75,7 +93,8 @@ export async function deleteBatchWithRetry(
   for (let attempt = 1; attempt <= attempts && pending.length > 0; attempt += 1) {
     if (attempt > 1)
       await delay(options.backoffMs?.(attempt) ?? 200 * 2 ** attempt, undefined, { signal: options.signal });
-    const result = await deleteBatch(s3, pending, options.signal);
+    options.guard?.();
+    const result = await deleteBatch(s3, pending, options.signal, options.guard);
     requests += result.requests;
     deleted.push(...result.deleted);
     errors = result.errors;

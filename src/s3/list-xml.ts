@@ -1,6 +1,19 @@
 import { SaxesParser } from "saxes";
 import type { ListedObject } from "./list.ts";
 
+/**
+ * An object whose upload time is unknown (no or an unparseable LastModified) is as young as can be: a chunk must
+ * never look old for lack of a date (epoch 0 would make it garbage).
+ */
+export const UNKNOWN_LAST_MODIFIED_MS = Number.POSITIVE_INFINITY;
+
+/** Milliseconds of an ISO-8601 LastModified, or {@link UNKNOWN_LAST_MODIFIED_MS}. */
+export function parseLastModified(text: string | undefined): number {
+  if (!text || !/^\d{4}-\d{2}-\d{2}T/.test(text.trim())) return UNKNOWN_LAST_MODIFIED_MS;
+  const ms = Date.parse(text.trim());
+  return Number.isFinite(ms) ? ms : UNKNOWN_LAST_MODIFIED_MS;
+}
+
 /** A ListObjectsV2 answer as the sweep needs it. */
 export interface ParsedListPage {
   readonly objects: ListedObject[];
@@ -28,7 +41,7 @@ export function parseListObjectsV2(xml: string): ParsedListPage {
   let text = "";
   let key = "";
   let size = 0;
-  let lastModifiedMs = 0;
+  let lastModifiedMs = UNKNOWN_LAST_MODIFIED_MS;
   let etag = "";
   let sawRoot = false;
 
@@ -43,7 +56,7 @@ export function parseListObjectsV2(xml: string): ParsedListPage {
         section = "contents";
         key = "";
         size = 0;
-        lastModifiedMs = 0;
+        lastModifiedMs = UNKNOWN_LAST_MODIFIED_MS;
         etag = "";
       } else if (tag.name === "CommonPrefixes") {
         section = "prefixes";
@@ -62,7 +75,7 @@ export function parseListObjectsV2(xml: string): ParsedListPage {
     } else if (depth === 3 && section === "contents") {
       if (tag.name === "Key") key = text;
       else if (tag.name === "Size") size = Number(text);
-      else if (tag.name === "LastModified") lastModifiedMs = Date.parse(text);
+      else if (tag.name === "LastModified") lastModifiedMs = parseLastModified(text);
       else if (tag.name === "ETag") etag = text;
     } else if (depth === 3 && section === "prefixes" && tag.name === "Prefix") {
       commonPrefixes.push(text);

@@ -9,7 +9,7 @@ import type { DeserializeMiddleware, HttpResponse } from "@smithy/types";
 import { mergeParallel } from "../util/parallel-merge.ts";
 import type { S3Context } from "./client.ts";
 import { isWithinUpperBound, type KeyRange } from "./key-ranges.ts";
-import { type ParsedListPage, parseListObjectsV2 } from "./list-xml.ts";
+import { type ParsedListPage, parseListObjectsV2, UNKNOWN_LAST_MODIFIED_MS } from "./list-xml.ts";
 
 /** What the GC needs of a listed object, kept small: millions of these pass through a run. */
 export interface ListedObject {
@@ -74,7 +74,7 @@ async function fetchPage(
       objects: (response.Contents ?? []).map((item) => ({
         key: item.Key ?? "",
         size: item.Size ?? 0,
-        lastModifiedMs: item.LastModified?.getTime() ?? 0,
+        lastModifiedMs: validTime(item.LastModified?.getTime()),
         etag: item.ETag ?? "",
       })),
       commonPrefixes: (response.CommonPrefixes ?? []).map((entry) => entry.Prefix ?? ""),
@@ -91,6 +91,24 @@ async function fetchPage(
   await s3.client.send(command, { abortSignal: signal });
   if (!holder.page) throw new Error("the streaming list parser saw no response body");
   return holder.page;
+}
+
+function validTime(ms: number | undefined): number {
+  return ms !== undefined && Number.isFinite(ms) ? ms : UNKNOWN_LAST_MODIFIED_MS;
+}
+
+/**
+ * Pure: the objects of one page that belong to the range. A server that ignores `StartAfter` lists keys at or before
+ * it (another range's, counted and classified there): they are dropped. Keys past the upper bound end the range.
+ */
+export function objectsWithinRange(
+  objects: readonly ListedObject[],
+  range: KeyRange,
+): { objects: ListedObject[]; reachedBound: boolean } {
+  const startAfter = range.startAfter;
+  const kept = startAfter === undefined ? [...objects] : objects.filter((object) => object.key > startAfter);
+  const beyond = kept.findIndex((object) => !isWithinUpperBound(object.key, range));
+  return beyond >= 0 ? { objects: kept.slice(0, beyond), reachedBound: true } : { objects: kept, reachedBound: false };
 }
 
 /** One ListObjectsV2 page after another, sequentially; stops at the range's upper bound. */
@@ -114,13 +132,7 @@ export async function* listPages(s3: S3Context, options: ListOptions): AsyncGene
       options.signal,
     );
     first = false;
-    let objects = response.objects;
-    let reachedBound = false;
-    const beyond = objects.findIndex((object) => !isWithinUpperBound(object.key, range));
-    if (beyond >= 0) {
-      objects = objects.slice(0, beyond);
-      reachedBound = true;
-    }
+    const { objects, reachedBound } = objectsWithinRange(response.objects, range);
     yield { objects, commonPrefixes: response.commonPrefixes };
     if (reachedBound || !response.isTruncated) return;
     continuationToken = response.nextContinuationToken;

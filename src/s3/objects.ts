@@ -6,7 +6,9 @@ import {
   PutObjectCommand,
   S3ServiceException,
 } from "@aws-sdk/client-s3";
+import type { DeserializeHandler, DeserializeHandlerArguments, HttpResponse } from "@smithy/types";
 import type { S3Context } from "./client.ts";
+import { type ClockSkew, clockSkewFromDate, parseDateHeader } from "./clock.ts";
 
 export interface FetchedObject {
   readonly bytes: Uint8Array;
@@ -56,7 +58,7 @@ export async function getObjectBytes(s3: S3Context, key: string, signal?: AbortS
       bytes,
       etag: response.ETag ?? "",
       size: bytes.byteLength,
-      lastModifiedMs: response.LastModified?.getTime() ?? 0,
+      lastModifiedMs: response.LastModified?.getTime() ?? Number.NaN,
     };
   } catch (error) {
     if (isNotFound(error)) throw new ObjectNotFoundError(key);
@@ -73,7 +75,7 @@ export async function headObject(s3: S3Context, key: string, signal?: AbortSigna
     return {
       etag: response.ETag ?? "",
       size: response.ContentLength ?? 0,
-      lastModifiedMs: response.LastModified?.getTime() ?? 0,
+      lastModifiedMs: response.LastModified?.getTime() ?? Number.NaN,
     };
   } catch (error) {
     if (isNotFound(error)) return undefined;
@@ -102,11 +104,12 @@ export async function putIfAbsent(
   key: string,
   body: Uint8Array | string,
   signal?: AbortSignal,
+  onClock?: (skew: ClockSkew) => void,
 ): Promise<"created" | "exists"> {
+  const command = new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: body, IfNoneMatch: "*" });
+  if (onClock) command.middlewareStack.add(clockMiddleware(onClock), { step: "deserialize", priority: "low" });
   try {
-    await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: body, IfNoneMatch: "*" }), {
-      abortSignal: signal,
-    });
+    await s3.client.send(command, { abortSignal: signal });
     return "created";
   } catch (error) {
     if (isPreconditionFailed(error)) return "exists";
@@ -114,6 +117,18 @@ export async function putIfAbsent(
     if (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 409) return "exists";
     throw error;
   }
+}
+
+/** Reads the `Date` header of every answer (each attempt), timed around the request as it goes on the wire. */
+function clockMiddleware<Input extends object, Output extends object>(onClock: (skew: ClockSkew) => void) {
+  return (next: DeserializeHandler<Input, Output>) => async (args: DeserializeHandlerArguments<Input>) => {
+    const sentMs = Date.now();
+    const result = await next(args);
+    const receivedMs = Date.now();
+    const date = parseDateHeader((result.response as HttpResponse | undefined)?.headers?.date);
+    if (date !== undefined) onClock(clockSkewFromDate(date, sentMs, receivedMs));
+    return result;
+  };
 }
 
 export async function deleteObject(s3: S3Context, key: string, signal?: AbortSignal): Promise<void> {
@@ -129,16 +144,33 @@ export class ConditionalWriteUnsupportedError extends Error {
   }
 }
 
+export interface ServerProbe {
+  /** Whether the server refused the second conditional PUT, as it must. */
+  readonly conditionalPut: boolean;
+  /** The server's clock against ours, from the probe's answers (the tightest bound seen); undefined without Date. */
+  readonly clockSkew?: ClockSkew;
+}
+
 /**
  * Writes a probe object twice under `probePrefix` with `If-None-Match: *`: a server that accepts the second write
- * ignores the condition. The probe object is removed again.
+ * ignores the condition. The answers' `Date` headers measure the server's clock. The probe object is removed again.
  */
-export async function probeConditionalPut(s3: S3Context, probePrefix: string, signal?: AbortSignal): Promise<boolean> {
+export async function probeServer(s3: S3Context, probePrefix: string, signal?: AbortSignal): Promise<ServerProbe> {
   const key = `${probePrefix}conditional-put-probe-${randomUUID()}`;
+  let clockSkew: ClockSkew | undefined;
+  const onClock = (skew: ClockSkew) => {
+    if (!clockSkew || skew.boundMs < clockSkew.boundMs) clockSkew = skew;
+  };
   try {
-    if ((await putIfAbsent(s3, key, "probe", signal)) !== "created") return false;
-    return (await putIfAbsent(s3, key, "probe", signal)) === "exists";
+    const first = await putIfAbsent(s3, key, "probe", signal, onClock);
+    const conditionalPut = first === "created" && (await putIfAbsent(s3, key, "probe", signal, onClock)) === "exists";
+    return { conditionalPut, ...(clockSkew ? { clockSkew } : {}) };
   } finally {
     await deleteObject(s3, key, signal).catch(() => undefined);
   }
+}
+
+/** {@link probeServer}, the conditional-PUT half only. */
+export async function probeConditionalPut(s3: S3Context, probePrefix: string, signal?: AbortSignal): Promise<boolean> {
+  return (await probeServer(s3, probePrefix, signal)).conditionalPut;
 }

@@ -1,20 +1,20 @@
 import { writeFileSync } from "node:fs";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { formatRunResult } from "../../api/run-result.ts";
-import { ENGINE_DEFAULTS, parsePrices } from "../../engine/options.ts";
+import { ENGINE_DEFAULTS, futureNowRefusal, parsePrices } from "../../engine/options.ts";
 import { formatHuman, toRunResult } from "../../engine/report.ts";
 import { runGc } from "../../engine/run.ts";
 import { createLogger } from "../../log.ts";
 import { createS3Context } from "../../s3/index.ts";
 import { formatDurationSeconds } from "../../util/duration.ts";
-import { durationSeconds, positiveInteger } from "../arg-parsers.ts";
+import { booleanValue, durationSeconds, positiveInteger, UsageError } from "../arg-parsers.ts";
 import { EXIT } from "../exit-codes.ts";
 import { addS3Options, type S3CliOptions, s3ConnectionFromOptions } from "../s3-options.ts";
 
 interface GcCliOptions extends S3CliOptions {
   store: string;
   cacheDir: string;
-  dryRun?: boolean | string;
+  dryRun?: boolean;
   grace: number;
   maxBackupDuration: number;
   now?: Date;
@@ -24,7 +24,9 @@ interface GcCliOptions extends S3CliOptions {
   deleteBatchSize: number;
   indexConcurrency: number;
   deleteRoundSize: number;
-  acknowledgeInUse?: boolean | string;
+  acknowledgeInUse?: boolean;
+  allowFutureNow?: boolean;
+  maxClockSkew: number;
   terminationMessageFile?: string;
   prices?: string;
   lockLease: number;
@@ -45,7 +47,14 @@ function instant(value: string): Date {
   return parsed;
 }
 
-const truthy = (value: boolean | string | undefined) => value === true || value === "true" || value === "1";
+/**
+ * A boolean setting: `--name` alone is true, `--name=false` (or `--name no`) false, and the environment variable
+ * takes exactly true/false/1/0/yes/no in any case. Anything else, an empty value included, is a usage error naming
+ * the flag or the variable: a typo must never switch a safety setting on or off.
+ */
+function booleanOption(flag: string, description: string, env: string): Option {
+  return new Option(`${flag} [bool]`, description).env(env).argParser(booleanValue(flag));
+}
 
 export function registerGcCommand(program: Command): void {
   const command = program
@@ -60,7 +69,7 @@ export function registerGcCommand(program: Command): void {
         .env("CHUNKGC_CACHE_DIR")
         .makeOptionMandatory(),
     )
-    .addOption(new Option("--dry-run", "do everything but delete").env("CHUNKGC_DRY_RUN"))
+    .addOption(booleanOption("--dry-run", "do everything but delete", "CHUNKGC_DRY_RUN"))
     .addOption(
       new Option("--grace <duration>", "cutoff: chunks unused for longer are garbage (1m … 48h)")
         .env("CHUNKGC_GRACE")
@@ -77,11 +86,27 @@ export function registerGcCommand(program: Command): void {
         .argParser(durationSeconds("--max-backup-duration")),
     )
     .addOption(
-      new Option("--now <iso>", "evaluate cutoffs as of this time (tests, what-if dry runs)")
+      new Option(
+        "--now <iso>",
+        "evaluate cutoffs as of this time (what-if dry runs; a time later than the clock is refused on a deleting run)",
+      )
         .env("CHUNKGC_NOW")
         .argParser(instant),
     )
-    .addOption(new Option("--json", "print the full result as JSON on stdout").env("CHUNKGC_JSON"))
+    .addOption(
+      booleanOption(
+        "--allow-future-now",
+        "FOR TESTS ONLY: let a deleting run use a --now later than the clock (simulated days)",
+        "CHUNKGC_ALLOW_FUTURE_NOW",
+      ),
+    )
+    .addOption(
+      new Option("--max-clock-skew <duration>", "refuse to delete when the S3 server's clock is further from ours")
+        .env("CHUNKGC_MAX_CLOCK_SKEW")
+        .default(ENGINE_DEFAULTS.maxClockSkewSeconds, formatDurationSeconds(ENGINE_DEFAULTS.maxClockSkewSeconds))
+        .argParser(durationSeconds("--max-clock-skew")),
+    )
+    .addOption(booleanOption("--json", "print the full result as JSON on stdout", "CHUNKGC_JSON"))
     .addOption(
       new Option("--list-concurrency <n>", "parallel listing streams over .chunks/")
         .env("CHUNKGC_LIST_CONCURRENCY")
@@ -113,7 +138,9 @@ export function registerGcCommand(program: Command): void {
         .argParser(positiveInteger("--delete-round-size")),
     )
     .addOption(
-      new Option("--acknowledge-in-use", "delete even though .in-use names an attached PBS host").env(
+      booleanOption(
+        "--acknowledge-in-use",
+        "delete even though .in-use names an attached PBS host",
         "CHUNKGC_ACKNOWLEDGE_IN_USE",
       ),
     )
@@ -132,6 +159,11 @@ export function registerGcCommand(program: Command): void {
         .argParser(durationSeconds("--lock-lease")),
     )
     .action(async (options: GcCliOptions) => {
+      const dryRun = options.dryRun === true;
+      const allowFutureNow = options.allowFutureNow === true;
+      // Refused before anything else: exit 2, like any other bad setting.
+      const refusal = futureNowRefusal({ now: options.now, dryRun, allowFutureNow }, Date.now());
+      if (refusal) throw new UsageError(refusal);
       const log = createLogger();
       const connection = s3ConnectionFromOptions(options);
       const s3 = createS3Context(connection);
@@ -149,7 +181,9 @@ export function registerGcCommand(program: Command): void {
           {
             store: options.store,
             cacheDir: options.cacheDir,
-            dryRun: truthy(options.dryRun),
+            dryRun,
+            allowFutureNow,
+            maxClockSkewSeconds: options.maxClockSkew,
             graceSeconds: options.grace,
             maxBackupDurationSeconds: options.maxBackupDuration,
             ...(options.now ? { now: options.now } : {}),
@@ -158,7 +192,7 @@ export function registerGcCommand(program: Command): void {
             deleteBatchSize: Math.min(1000, options.deleteBatchSize),
             indexConcurrency: options.indexConcurrency,
             roundSize: options.deleteRoundSize,
-            acknowledgeInUse: truthy(options.acknowledgeInUse),
+            acknowledgeInUse: options.acknowledgeInUse === true,
             lockLeaseSeconds: options.lockLease,
             ...(options.prices ? { prices: parsePrices(options.prices) } : {}),
           },
@@ -167,7 +201,7 @@ export function registerGcCommand(program: Command): void {
         if (options.terminationMessageFile) {
           writeFileSync(options.terminationMessageFile, formatRunResult(toRunResult(report)));
         }
-        process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatHuman(report));
+        process.stdout.write(options.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatHuman(report));
         process.exitCode = EXIT_BY_RESULT[report.result];
       } finally {
         s3.close();

@@ -20,7 +20,7 @@ import { startFaultProxy } from "../../support/fault-proxy.ts";
 import { s3TestServers } from "../../support/s3-servers.ts";
 
 const servers = await s3TestServers();
-const GRACE = 60;
+const GRACE = 300;
 
 for (const server of servers) {
   describe(`faults in front of ${server.name}`, () => {

@@ -14,7 +14,7 @@ import { s3TestServers } from "../../support/s3-servers.ts";
 
 const servers = await s3TestServers();
 const CLI = fileURLToPath(new URL("../../../src/cli/main.ts", import.meta.url));
-const GRACE = 60;
+const GRACE = 300;
 
 function exitOf(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.on("exit", (code) => resolve(code)));
@@ -117,6 +117,7 @@ for (const server of servers) {
             `${GRACE}s`,
             "--now",
             now.toISOString(),
+            "--allow-future-now",
             "--lock-lease",
             "10s",
             "--delete-batch-size",

@@ -19,7 +19,7 @@ import {
 } from "../../support/engine.ts";
 import { s3TestServers } from "../../support/s3-servers.ts";
 
-const GRACE = 60;
+const GRACE = 300;
 const MAX_BACKUP = 48 * 3600;
 const servers = await s3TestServers();
 

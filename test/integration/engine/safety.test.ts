@@ -21,7 +21,7 @@ function removeMarkerCaches(cacheDir: string): void {
   for (const entry of readdirSync(cacheDir)) rmSync(join(cacheDir, entry, MARKER_CACHE_FILE), { force: true });
 }
 const HOUR = 3600;
-const GRACE = 60;
+const GRACE = 300;
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 for (const server of servers) {
