@@ -1,12 +1,36 @@
+import { channel } from "node:diagnostics_channel";
 import type { Logger } from "pino";
 
+/** Where progress snapshots are published; a CLI renderer subscribes (see src/cli/progress-renderer.ts). */
+export const PROGRESS_CHANNEL = "chunkgc:progress";
+
+/** One look at a long phase: what a live line or a structured log shows. */
+export interface ProgressSnapshot {
+  readonly phase: string;
+  /** Objects done: index files in the mark phase, listed chunk keys in the sweep. */
+  readonly done: number;
+  readonly total?: number;
+  readonly percent?: number;
+  readonly ratePerSecond: number;
+  readonly etaSeconds?: number;
+  readonly elapsedSeconds: number;
+  /** The phase is over (the last snapshot of it). */
+  readonly finished: boolean;
+}
+
+const progressChannel = channel(PROGRESS_CHANNEL);
+/** Snapshots are published at most this often: a renderer redraws a line, it needs no more. */
+const PUBLISH_EVERY_MS = 200;
+
 /**
- * Progress of a long phase on stderr (through the logger): keys done, rate, and an ETA when the total is known.
- * Logs at most every `everyMs`, so a million keys make a few dozen lines, not a million.
+ * Progress of a long phase: keys done, rate, and an ETA when the total is known. With a subscriber on
+ * PROGRESS_CHANNEL (the CLI's renderer) snapshots go there; without one, they are logged at most every `everyMs`, so a
+ * million keys make a few dozen lines, not a million.
  */
 export class Progress {
   private done = 0;
   private lastLog = 0;
+  private lastPublish = 0;
   private readonly started = Date.now();
   private readonly log: Logger;
   private readonly phase: string;
@@ -23,28 +47,52 @@ export class Progress {
   advance(count = 1): void {
     this.done += count;
     const now = Date.now();
+    if (progressChannel.hasSubscribers) {
+      if (now - this.lastPublish >= PUBLISH_EVERY_MS) {
+        this.lastPublish = now;
+        progressChannel.publish(this.snapshot(now, false));
+      }
+      return;
+    }
     if (now - this.lastLog >= this.everyMs) {
       this.lastLog = now;
-      this.log.info(this.figures(now), `${this.phase}: ${this.done}${this.total ? ` of ${this.total}` : ""}`);
+      this.log.info(this.snapshot(now, false), `${this.phase}: ${this.done}${this.total ? ` of ${this.total}` : ""}`);
     }
   }
 
   finish(): { done: number; ms: number } {
     const now = Date.now();
-    this.log.info(this.figures(now), `${this.phase} done: ${this.done}`);
+    const snapshot = this.snapshot(now, true);
+    if (progressChannel.hasSubscribers) progressChannel.publish(snapshot);
+    this.log.info(snapshot, `${this.phase} done: ${this.done}`);
     return { done: this.done, ms: now - this.started };
   }
 
-  private figures(now: number) {
-    const seconds = Math.max(0.001, (now - this.started) / 1000);
-    const rate = Math.round(this.done / seconds);
-    const remaining = this.total !== undefined ? Math.max(0, this.total - this.done) : undefined;
-    return {
-      phase: this.phase,
-      done: this.done,
-      ...(this.total !== undefined ? { total: this.total } : {}),
-      ratePerSecond: rate,
-      ...(remaining !== undefined && rate > 0 ? { etaSeconds: Math.round(remaining / rate) } : {}),
-    };
+  snapshot(now = Date.now(), finished = false): ProgressSnapshot {
+    return progressSnapshot(this.phase, this.done, this.total, now - this.started, finished);
   }
+}
+
+/** The figures of a phase after `elapsedMs`: rate, percent and ETA (the latter two only with a known total). */
+export function progressSnapshot(
+  phase: string,
+  done: number,
+  total: number | undefined,
+  elapsedMs: number,
+  finished: boolean,
+): ProgressSnapshot {
+  const seconds = Math.max(0.001, elapsedMs / 1000);
+  const rate = Math.round(done / seconds);
+  const remaining = total !== undefined ? Math.max(0, total - done) : undefined;
+  return {
+    phase,
+    done,
+    ...(total !== undefined
+      ? { total, percent: total > 0 ? Math.min(100, Math.floor((done * 100) / total)) : 100 }
+      : {}),
+    ratePerSecond: rate,
+    ...(remaining !== undefined && rate > 0 ? { etaSeconds: Math.round(remaining / rate) } : {}),
+    elapsedSeconds: Math.round(seconds),
+    finished,
+  };
 }

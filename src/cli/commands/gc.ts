@@ -9,6 +9,7 @@ import { createS3Context } from "../../s3/index.ts";
 import { formatDurationSeconds } from "../../util/duration.ts";
 import { booleanValue, durationSeconds, positiveInteger, UsageError } from "../arg-parsers.ts";
 import { EXIT } from "../exit-codes.ts";
+import { attachProgressRenderer } from "../progress-renderer.ts";
 import { addS3Options, type S3CliOptions, s3ConnectionFromOptions } from "../s3-options.ts";
 
 interface GcCliOptions extends S3CliOptions {
@@ -30,6 +31,7 @@ interface GcCliOptions extends S3CliOptions {
   terminationMessageFile?: string;
   prices?: string;
   lockLease: number;
+  progressInterval: number;
 }
 
 const EXIT_BY_RESULT = {
@@ -158,6 +160,12 @@ export function registerGcCommand(program: Command): void {
         .default(300, "5m")
         .argParser(durationSeconds("--lock-lease")),
     )
+    .addOption(
+      new Option("--progress-interval <duration>", "without a terminal, log progress as JSON this often")
+        .env("CHUNKGC_PROGRESS_INTERVAL")
+        .default(10, "10s")
+        .argParser(durationSeconds("--progress-interval")),
+    )
     .action(async (options: GcCliOptions) => {
       const dryRun = options.dryRun === true;
       const allowFutureNow = options.allowFutureNow === true;
@@ -165,6 +173,8 @@ export function registerGcCommand(program: Command): void {
       const refusal = futureNowRefusal({ now: options.now, dryRun, allowFutureNow }, Date.now());
       if (refusal) throw new UsageError(refusal);
       const log = createLogger();
+      // A live line on a terminal, structured JSON progress every --progress-interval otherwise.
+      const detachProgress = attachProgressRenderer({ log, intervalMs: options.progressInterval * 1000 });
       const connection = s3ConnectionFromOptions(options);
       const s3 = createS3Context(connection);
       const controller = new AbortController();
@@ -204,6 +214,7 @@ export function registerGcCommand(program: Command): void {
         process.stdout.write(options.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatHuman(report));
         process.exitCode = EXIT_BY_RESULT[report.result];
       } finally {
+        detachProgress();
         s3.close();
         process.off("SIGTERM", onSignal);
         process.off("SIGINT", onSignal);
