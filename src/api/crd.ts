@@ -157,14 +157,31 @@ export function garbageCollectionOpenApiSchema(): JsonSchema {
 }
 
 export const PRINTER_COLUMNS = [
+  {
+    name: "Ready",
+    type: "string",
+    jsonPath: '.status.conditions[?(@.type=="Ready")].status',
+    description: "Whether the spec is valid and what it names exists.",
+  },
+  {
+    name: "Active",
+    type: "string",
+    jsonPath: ".status.activeRun.phase",
+    description: "The run in progress: Starting, Running or CannotStart.",
+  },
   { name: "Schedule", type: "string", jsonPath: ".spec.schedule", description: "Cron schedule." },
   { name: "Suspended", type: "boolean", jsonPath: ".spec.suspend", description: "Whether runs are suspended." },
   { name: "Last Run", type: "date", jsonPath: ".status.lastRun.completionTime", description: "Latest run finish." },
   { name: "Result", type: "string", jsonPath: ".status.lastRun.result", description: "Outcome of the latest run." },
   { name: "Removed", type: "string", jsonPath: ".status.lastRun.summary.removedSize", description: "Removed size." },
   { name: "Pending", type: "string", jsonPath: ".status.lastRun.summary.pendingSize", description: "Pending size." },
-  // A string, not a date: date columns print ages, and a future time's age prints as "<invalid>".
-  { name: "Next Run", type: "string", jsonPath: ".status.nextScheduleTime", description: "Next schedule slot." },
+  // A string in spec.timeZone, not a date: date columns print ages, and a future time's age prints as "<invalid>".
+  {
+    name: "Next Run",
+    type: "string",
+    jsonPath: ".status.nextScheduleTimeLocal",
+    description: "Next schedule slot, in the resource's time zone.",
+  },
   { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp", description: "Age of the resource." },
   { name: "Store", type: "string", jsonPath: ".spec.datastore.s3.store", priority: 1, description: "Datastore." },
   { name: "Bucket", type: "string", jsonPath: ".spec.datastore.s3.bucket", priority: 1, description: "Bucket." },

@@ -9,7 +9,7 @@ import { RunCountersSchema, RunIndexCacheSchema, RunPhasesSchema, RunRequestsSch
 const time = (description: string) => z.iso.datetime().describe(description);
 const count = (description: string) => z.int().nonnegative().describe(description);
 
-export const CONDITION_TYPES = ["Ready", "Reconciling", "Stalled", "LastRunSucceeded", "Blocked"] as const;
+export const CONDITION_TYPES = ["Ready", "Reconciling", "Stalled", "Running", "LastRunSucceeded", "Blocked"] as const;
 export const ConditionTypeSchema = z.enum(CONDITION_TYPES);
 export type ConditionType = z.infer<typeof ConditionTypeSchema>;
 export const ConditionStatusSchema = z.enum(["True", "False", "Unknown"]);
@@ -23,9 +23,11 @@ export const ConditionSchema = z
       .min(1)
       .max(316)
       .describe(
-        "Ready: the spec is valid and its Secret and claim exist. Reconciling: a run is in progress. Stalled: " +
-          "the resource cannot make progress without a change (invalid spec, repeated failures). " +
-          "LastRunSucceeded: the outcome of the latest finished run. Blocked: a run waits for the datastore lock.",
+        "Ready: the spec is valid and what it names exists. Reconciling (kstatus): True only while the operator has " +
+          "not yet acted on the latest spec generation. Stalled: the resource cannot make progress without a change " +
+          "(invalid spec, repeated failures). Running: a run is in progress (its reason tells whether it is starting, " +
+          "running or cannot start). LastRunSucceeded: the outcome of the latest finished run. Blocked: a run waits " +
+          "for the datastore lock.",
       ),
     status: ConditionStatusSchema.describe("True, False or Unknown."),
     observedGeneration: z
@@ -77,7 +79,28 @@ const runIdentityFields = {
   dryRun: z.boolean().describe("Whether the run only reports what it would delete."),
 };
 
-export const ActiveRunSchema = z.object(runIdentityFields).describe("The run in progress.");
+export const ACTIVE_RUN_PHASES = ["Starting", "Running", "CannotStart"] as const;
+export const ActiveRunPhaseSchema = z
+  .enum(ACTIVE_RUN_PHASES)
+  .describe(
+    "Starting (the Job waits for its pod, the image is pulled), Running (the engine runs) or CannotStart (the pod " +
+      "cannot start: image pull, configuration, scheduling or pod creation fails; see the Running condition).",
+  );
+export type ActiveRunPhase = z.infer<typeof ActiveRunPhaseSchema>;
+
+export const ActiveRunSchema = z
+  .object({
+    ...runIdentityFields,
+    phase: ActiveRunPhaseSchema.optional(),
+    podName: z.string().max(253).optional().describe("The run pod, once it exists."),
+    engineStartTime: time("When the engine container started.").optional(),
+    message: z
+      .string()
+      .max(2048)
+      .optional()
+      .describe("Why the run is not running yet (the kubelet's or container runtime's own text, shortened)."),
+  })
+  .describe("The run in progress.");
 export type ActiveRun = z.infer<typeof ActiveRunSchema>;
 
 export const StatusSummarySchema = z
@@ -152,9 +175,14 @@ export const GarbageCollectionStatusSchema = z
       .max(16)
       .optional()
       .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"] })
-      .describe("Ready, Reconciling, Stalled, LastRunSucceeded and Blocked."),
+      .describe("Ready, Reconciling, Stalled, Running, LastRunSucceeded and Blocked."),
     lastScheduleTime: time("The latest schedule slot a run was started for.").optional(),
     nextScheduleTime: time("The next schedule slot (absent when suspended or without schedule).").optional(),
+    nextScheduleTimeLocal: z
+      .string()
+      .max(128)
+      .optional()
+      .describe('The next schedule slot in spec.timeZone, for people ("2026-11-30 03:30 CET").'),
     skippedSlots: count("Schedule slots skipped in total (missed beyond one catch-up run, or too late).").optional(),
     lastSkippedSlotTime: time("The latest skipped schedule slot.").optional(),
     lastHandledRunRequest: z

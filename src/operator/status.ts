@@ -1,6 +1,7 @@
 import type { RunResult, RunResultValue } from "../api/run-result.ts";
 import type {
   ActiveRun,
+  ActiveRunPhase,
   Condition,
   ConditionStatus,
   ConditionType,
@@ -27,7 +28,9 @@ export const REASONS = {
   initializing: "Initializing",
   invalidSpec: "InvalidSpec",
   runInProgress: "RunInProgress",
+  runStarting: "RunStarting",
   idle: "Idle",
+  observed: "Observed",
   asExpected: "AsExpected",
   repeatedFailures: "RepeatedFailures",
   noRunYet: "NoRunYet",
@@ -53,7 +56,7 @@ export interface RunInfo {
 
 export type StatusEvent =
   /** The spec is valid and its Secret and claim exist. */
-  | { type: "SpecAccepted"; suspended: boolean; nextScheduleTime?: Date }
+  | { type: "SpecAccepted"; suspended: boolean; nextScheduleTime?: Date; timeZone?: string }
   /** The spec cannot work (schedule, time zone, …): no Job until it changes. */
   | { type: "SpecInvalid"; message: string }
   /** Something the spec names is missing (SecretNotFound, SecretKeyMissing, ClaimNotFound, …); retried. */
@@ -65,10 +68,22 @@ export type StatusEvent =
   /** Nothing waits for the datastore lock any more. */
   | { type: "Unblocked" }
   | { type: "RunStarted"; run: RunInfo }
+  /** What the active run's Job and pod show (starting, running, or why it cannot start). */
+  | { type: "RunProgress"; jobName: string; progress: RunProgress }
   /** The Job finished and its termination message held a valid result. */
   | { type: "RunFinished"; run: RunInfo; completionTime: Date; result: RunResult }
   /** The Job failed without a valid result (ResultMalformed, DeadlineExceeded, BackoffLimitExceeded, JobDeleted, …). */
   | { type: "RunFailed"; run: RunInfo; completionTime: Date; reason: string; message: string };
+
+/** The state of an active run as its Job, pod and Events show it (see controller/run-progress.ts). */
+export interface RunProgress {
+  phase: ActiveRunPhase;
+  /** CamelCase: RunStarting, RunInProgress, or the kubelet's / scheduler's / Job controller's reason. */
+  reason: string;
+  message: string;
+  podName?: string;
+  engineStartTime?: Date;
+}
 
 export interface ReduceContext {
   /** metadata.generation of the resource being reconciled. */
@@ -80,6 +95,22 @@ export interface ReduceContext {
 /** RFC 3339 with second precision, as Kubernetes writes times. */
 export function kubeTime(date: Date): string {
   return new Date(Math.floor(date.getTime() / 1000) * 1000).toISOString().replace(".000Z", "Z");
+}
+
+/** "2026-11-30 03:30 CET": a time as people in `timeZone` read it (the zone's short name from the runtime's ICU). */
+export function localTime(date: Date, timeZone: string): string {
+  const parts = new Intl.DateTimeFormat("en-US", {
+    timeZone,
+    hourCycle: "h23",
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    timeZoneName: "short",
+  }).formatToParts(date);
+  const part = (type: Intl.DateTimeFormatPartTypes) => parts.find((p) => p.type === type)?.value ?? "";
+  return `${part("year")}-${part("month")}-${part("day")} ${part("hour")}:${part("minute")} ${part("timeZoneName")}`;
 }
 
 function later(a: string | undefined, b: string): string {
@@ -130,8 +161,9 @@ function sortConditions(list: Condition[]): Condition[] {
 
 const INITIAL_CONDITIONS: Record<ConditionType, { status: ConditionStatus; reason: string; message: string }> = {
   Ready: { status: "Unknown", reason: REASONS.initializing, message: "the operator has not checked the spec yet" },
-  Reconciling: { status: "False", reason: REASONS.idle, message: "no run in progress" },
+  Reconciling: { status: "False", reason: REASONS.observed, message: "the operator acted on the latest spec" },
   Stalled: { status: "False", reason: REASONS.asExpected, message: "" },
+  Running: { status: "False", reason: REASONS.idle, message: "no run in progress" },
   LastRunSucceeded: { status: "Unknown", reason: REASONS.noRunYet, message: "no run has finished yet" },
   Blocked: { status: "False", reason: REASONS.notBlocked, message: "" },
 };
@@ -288,7 +320,7 @@ function finishRun(
   };
   if (status.activeRun === undefined || status.activeRun.jobName === record.jobName) {
     next = without(next, "activeRun");
-    next = condition(next, "Reconciling", "False", REASONS.idle, "no run in progress", context);
+    next = condition(next, "Running", "False", REASONS.idle, "no run in progress", context);
   }
   if (record.trigger === "Schedule" && record.scheduledTime !== undefined) {
     next.lastScheduleTime = later(status.lastScheduleTime, record.scheduledTime);
@@ -340,6 +372,16 @@ export function reduceStatus(
 ): GarbageCollectionStatus {
   let status = withAllConditions({ ...(previous ?? {}) }, context);
   status.observedGeneration = Math.max(status.observedGeneration ?? 0, context.generation);
+  // kstatus: the status written with this reduction is the operator's answer to this generation, so Reconciling is
+  // False in it; a run in flight is the Running condition's business (GitOps tools must not wait for it).
+  status = condition(
+    status,
+    "Reconciling",
+    "False",
+    REASONS.observed,
+    `generation ${status.observedGeneration} observed`,
+    context,
+  );
 
   switch (event.type) {
     case "SpecAccepted": {
@@ -349,15 +391,16 @@ export function reduceStatus(
         : condition(status, "Ready", "True", REASONS.ready, "valid and able to run", context);
       if (event.nextScheduleTime !== undefined && !event.suspended) {
         status.nextScheduleTime = kubeTime(event.nextScheduleTime);
+        status.nextScheduleTimeLocal = localTime(event.nextScheduleTime, event.timeZone ?? "UTC");
       } else {
-        status = without(status, "nextScheduleTime");
+        status = without(without(status, "nextScheduleTime"), "nextScheduleTimeLocal");
       }
       return status;
     }
     case "SpecInvalid": {
       status = condition(status, "Ready", "False", REASONS.invalidSpec, event.message, context);
       status = condition(status, "Stalled", "True", REASONS.invalidSpec, event.message, context);
-      return without(status, "nextScheduleTime");
+      return without(without(status, "nextScheduleTime"), "nextScheduleTimeLocal");
     }
     case "DependencyMissing": {
       status = clearStallOnSpec(status, context);
@@ -390,13 +433,26 @@ export function reduceStatus(
       if (run.trigger === "RunRequest" && run.runRequest !== undefined) status.lastHandledRunRequest = run.runRequest;
       status = condition(
         status,
-        "Reconciling",
+        "Running",
         "True",
-        REASONS.runInProgress,
-        `${run.jobName} is running (${run.trigger}${run.dryRun ? ", dry run" : ""})`,
+        REASONS.runStarting,
+        `${run.jobName} started (${run.trigger}${run.dryRun ? ", dry run" : ""})`,
         context,
       );
       return condition(status, "Blocked", "False", REASONS.notBlocked, "", context);
+    }
+    case "RunProgress": {
+      const active = status.activeRun;
+      if (active === undefined || active.jobName !== event.jobName) return status;
+      const { progress } = event;
+      const next: ActiveRun = { ...active, phase: progress.phase };
+      if (progress.podName !== undefined) next.podName = progress.podName;
+      if (progress.engineStartTime !== undefined) next.engineStartTime = kubeTime(progress.engineStartTime);
+      if (progress.phase === "Running") delete next.message;
+      else next.message = shorten(progress.message, 2048);
+      status.activeRun = next;
+      const text = `${active.jobName}: ${progress.message}`;
+      return condition(status, "Running", "True", progress.reason, text, context);
     }
     case "RunFinished": {
       if (alreadyRecorded(status, event.run.jobName)) return status;

@@ -104,7 +104,7 @@ The watched namespaces, validated: namespace names, each once. `chunkgc operator
 The rules the operator needs in every namespace it watches, and nothing more:
 read GarbageCollections and write their status; create and clean up run Jobs; read their pods (termination
 message); check that a credentials Secret exists (get only: never list or watch Secrets); manage marker-cache claims;
-record Events (core and events.k8s.io).
+record Events (core and events.k8s.io) and list a run Job's Events (FailedCreate: why its pod cannot be created).
 */}}
 {{- define "chunkgc.operatorRules" -}}
 - apiGroups: ["chunkgc.io"]
@@ -127,7 +127,7 @@ record Events (core and events.k8s.io).
   verbs: ["get", "create", "list", "watch", "delete"]
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create", "patch", "list"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]

@@ -24,6 +24,7 @@ interface OperatorCliOptions {
   runImagePullSecret: string[];
   runActiveDeadline: number;
   runPodIds: "fixed" | "platform";
+  runStartTimeout: number;
 }
 
 /** In a pod: the service account's namespace file. */
@@ -137,6 +138,12 @@ export function registerOperatorCommand(program: Command): void {
         .argParser(durationSeconds("--run-active-deadline")),
     )
     .addOption(
+      new Option("--run-start-timeout <duration>", "a run whose pod cannot start for this long is ended")
+        .env("CHUNKGC_RUN_START_TIMEOUT")
+        .default(600, "10m")
+        .argParser(durationSeconds("--run-start-timeout")),
+    )
+    .addOption(
       new Option("--run-pod-ids <mode>", "fixed: run pods run as 65532; platform: the platform assigns uid/gid/fsGroup")
         .env("CHUNKGC_RUN_POD_IDS")
         .choices(["fixed", "platform"])
@@ -171,6 +178,7 @@ export function registerOperatorCommand(program: Command): void {
         workers: options.workers,
         relistIntervalMs: options.relistInterval * 1000,
         datastoreLeaseSeconds: options.datastoreLeaseDuration,
+        runStartTimeoutMs: options.runStartTimeout * 1000,
         log,
         processMetrics: true,
       });

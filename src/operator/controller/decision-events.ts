@@ -64,6 +64,17 @@ export function runFinishedEvent(namespace: string, record: RunRecord): EventNot
   };
 }
 
+/** A run whose pod cannot start: the reason Kubernetes gives (ImagePullBackOff, Unschedulable, FailedCreate, …). */
+export function runCannotStartEvent(namespace: string, jobName: string, reason: string, message: string): EventNote {
+  return {
+    type: "Warning",
+    reason,
+    action: "ObserveRun",
+    note: `${jobName} cannot start: ${message}`,
+    related: jobRef(namespace, jobName),
+  };
+}
+
 export function slotsSkippedEvent(
   skipped: { count: number; latest: Date; capped: boolean },
   startingDeadlineSeconds: number | undefined,

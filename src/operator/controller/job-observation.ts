@@ -110,6 +110,9 @@ const EXIT_REASONS: Record<number, { reason: string; text: string }> = {
   143: { reason: "EngineTerminated", text: "the engine was stopped (SIGTERM)" },
 };
 
+/** Terminated reasons with which the runtime, not the engine, ended the container. */
+export const RUNTIME_FAILURE_REASONS = new Set(["StartError", "ContainerCannotRun", "CreateContainerError"]);
+
 export function exitCodeReason(exitCode: number): { reason: string; text: string } {
   return EXIT_REASONS[exitCode] ?? { reason: "EngineExitCode", text: `the engine exited with code ${exitCode}` };
 }
@@ -127,6 +130,18 @@ export function finishedRunEvent(run: RunInfo, job: V1Job, pod: V1Pod | undefine
     reason,
     message,
   });
+  if (termination?.reason !== undefined && RUNTIME_FAILURE_REASONS.has(termination.reason)) {
+    // The container runtime wrote this message, not the engine: its own words ("executable file not found") are
+    // what the user needs, so they reach the status (shortened there), never replaced by a generic reason.
+    const text = termination.message?.trim() || "no message from the runtime";
+    return failed(
+      termination.reason,
+      `the container runtime could not start the engine (exit code ${termination.exitCode}): ${text}`,
+    );
+  }
+  if (termination?.reason === "OOMKilled") {
+    return failed("OOMKilled", "the engine ran out of memory (raise spec.runPod.resources.limits.memory)");
+  }
   if (termination?.message !== undefined && termination.message.trim() !== "") {
     const parsed = parseRunResult(termination.message);
     if (parsed.ok) return { type: "RunFinished", run, completionTime, result: parsed.result };

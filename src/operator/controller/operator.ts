@@ -52,6 +52,8 @@ export interface OperatorOptions {
   readonly datastoreLeaseSeconds?: number;
   /** Retry interval of a run blocked by another resource's Lease (default 15 s; a release wakes it earlier). */
   readonly blockedRetryMs?: number;
+  /** How long a run's pod may be unable to start before the run is ended and its Lease released (default 10 min). */
+  readonly runStartTimeoutMs?: number;
   /**
    * In-process test hook (no CLI flag reaches it): CHUNKGC_* variables added to every run pod, such as CHUNKGC_NOW
    * to evaluate cutoffs at another time. The CLI's --run-env goes through {@link checkRunEnv} instead, which refuses
@@ -83,6 +85,7 @@ export class InvalidRunEnvError extends Error {
 }
 
 export const DEFAULT_LEADER_LEASE = "chunkgc-operator";
+export const DEFAULT_RUN_START_TIMEOUT_MS = 10 * 60_000;
 const STOP_TIMEOUT_MS = 30_000;
 
 function runEnvVars(env: Readonly<Record<string, string>> | undefined): V1EnvVar[] {
@@ -162,10 +165,8 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
         : clients.core.listPodForAllNamespaces({ labelSelector: RUN_SELECTOR }, callOptions({ timeoutMs: 120_000 })),
     relistIntervalMs,
     log,
-    onEvent: (event, pod) => {
-      // Only the end of a run matters: the Job informer reports everything else.
-      const terminated = pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed";
-      if (!terminated && event !== "delete") return;
+    onEvent: (_event, pod) => {
+      // Every change: a pod that cannot start (image pull, configuration, scheduling) is news as much as its end.
       const jobName = JOB_NAME_LABELS.map((label) => pod.metadata?.labels?.[label]).find(Boolean);
       const job = jobName ? jobs.get(jobName, pod.metadata?.namespace) : undefined;
       if (job) enqueue(jobOwnerKey(job));
@@ -192,6 +193,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     runEnv,
     watchNamespace: ns,
     blockedRetryMs: options.blockedRetryMs ?? 15_000,
+    startTimeoutMs: options.runStartTimeoutMs ?? DEFAULT_RUN_START_TIMEOUT_MS,
     enqueue,
   });
 

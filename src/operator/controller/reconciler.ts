@@ -1,4 +1,4 @@
-import type { KubernetesObject, V1EnvVar, V1Job, V1Pod } from "@kubernetes/client-node";
+import type { CoreV1Event, KubernetesObject, V1EnvVar, V1Job, V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { GarbageCollectionMeta } from "../../api/garbage-collection.ts";
 import { GROUP, LABELS, PLURAL, VERSION } from "../../api/group.ts";
@@ -24,6 +24,7 @@ import {
   invalidSpecEvent,
   jobNameConflictEvent,
   runAdoptedEvent,
+  runCannotStartEvent,
   runFinishedEvent,
   runStartedEvent,
   slotsSkippedEvent,
@@ -44,6 +45,7 @@ import {
 } from "./job-observation.ts";
 import { callOptions, describeApiError, isNotFound, type KubeClients } from "./kube-api.ts";
 import type { OperatorMetrics } from "./metrics.ts";
+import { observeRun, startTimedOut } from "./run-progress.ts";
 import { startRun } from "./run-start.ts";
 import { planTrigger } from "./run-trigger.ts";
 import { toDate } from "./time.ts";
@@ -78,6 +80,8 @@ export interface ReconcilerOptions {
   readonly watchNamespace: string | undefined;
   /** How soon a run blocked by another resource's Lease is retried (a release wakes it earlier). */
   readonly blockedRetryMs: number;
+  /** How long a run's pod may be unable to start (image pull, scheduling, …) before the run is ended. */
+  readonly startTimeoutMs: number;
   readonly enqueue: (key: string) => void;
 }
 
@@ -200,11 +204,12 @@ export class Reconciler {
       });
     }
     for (const { job, run } of runs.unrecorded) draft.apply(finishedRunEvent(run, job, await this.#podOf(job)));
-    const running = runs.active[0];
+    let running = runs.active[0];
     if (running && draft.status?.activeRun?.jobName !== running.run.jobName) {
       draft.apply({ type: "RunStarted", run: running.run });
       draft.note(runAdoptedEvent(namespace, running.run));
     }
+    if (running && (await this.#followRun(namespace, running, draft, now)) === "ended") running = undefined;
 
     // 2. The spec.
     const validation = validateSpec(meta, (raw as { spec?: unknown }).spec);
@@ -243,6 +248,7 @@ export class Reconciler {
       draft.apply({
         type: "SpecAccepted",
         suspended: spec.suspend,
+        timeZone: spec.timeZone,
         ...(plan.nextScheduleTime ? { nextScheduleTime: plan.nextScheduleTime } : {}),
       });
     }
@@ -378,6 +384,48 @@ export class Reconciler {
       if (isNotFound(error)) return { owned, activeRunDeleted: true };
       throw error;
     }
+  }
+
+  /**
+   * Records how far the active run got; a run that could not start within the start timeout is ended: its Job is
+   * deleted (the engine never ran) and the run recorded as failed with Kubernetes' reason, so the Lease is released.
+   */
+  async #followRun(
+    namespace: string,
+    running: { job: V1Job; run: RunInfo },
+    draft: StatusDraft,
+    now: Date,
+  ): Promise<"running" | "ended"> {
+    const { job, run } = running;
+    const pods = podsOfJob(job, this.#o.pods.list(namespace));
+    const age = now.getTime() - (toDate(job.metadata?.creationTimestamp)?.getTime() ?? now.getTime());
+    // Only a Job without pods may have FailedCreate Events; give the Job controller a moment first.
+    const events = pods.length === 0 && age >= 5_000 ? await this.#jobEvents(namespace, job) : [];
+    const observation = observeRun(job, pods, events);
+    draft.apply({ type: "RunProgress", jobName: run.jobName, progress: observation });
+    if (observation.phase === "CannotStart" && draft.changed("Running")) {
+      draft.note(runCannotStartEvent(namespace, run.jobName, observation.reason, observation.message));
+    }
+    if (!startTimedOut(observation, now, this.#o.startTimeoutMs)) return "running";
+    await this.#deleteJobs(namespace, [run.jobName]);
+    draft.apply({
+      type: "RunFailed",
+      run,
+      completionTime: now,
+      reason: observation.reason,
+      message: `could not start within ${Math.round(this.#o.startTimeoutMs / 1000)}s, the Job was deleted: ${observation.message}`,
+    });
+    return "ended";
+  }
+
+  async #jobEvents(namespace: string, job: V1Job): Promise<CoreV1Event[]> {
+    const uid = job.metadata?.uid;
+    if (uid === undefined) return [];
+    const list = await this.#o.clients.core.listNamespacedEvent(
+      { namespace, fieldSelector: `involvedObject.uid=${uid}` },
+      callOptions(),
+    );
+    return list.items;
   }
 
   /** The pod that tells a finished Job's outcome: from the cache, or listed live when the cache lags behind. */

@@ -120,13 +120,22 @@ describe("GarbageCollection CRD", () => {
 
   it("has the printer columns of the issue, each pointing at a field of the schema", () => {
     const names = version.additionalPrinterColumns.map((column) => column.name);
-    for (const name of ["Schedule", "Suspended", "Last Run", "Result", "Removed", "Pending", "Next Run", "Age"]) {
+    for (const name of ["Ready", "Active", "Schedule", "Suspended", "Last Run", "Result", "Removed", "Pending"]) {
       assert.ok(names.includes(name), name);
     }
+    assert.ok(names.includes("Next Run") && names.includes("Age"));
     const nextRun = version.additionalPrinterColumns.find((column) => column.name === "Next Run");
     assert.equal(nextRun?.type, "string", "a date column shows a future time as <invalid>");
+    assert.equal(nextRun?.jsonPath, ".status.nextScheduleTimeLocal", "in the resource's time zone");
     for (const column of version.additionalPrinterColumns) {
       if (column.jsonPath.startsWith(".metadata.")) continue;
+      const filtered = /^\.(.+)\[\?\(@\.type=="[A-Za-z]+"\)\]\.(\w+)$/.exec(column.jsonPath);
+      if (filtered) {
+        // A condition filter: the list's items have the printed field.
+        const items = at(filtered[1]!).items as JsonSchema;
+        assert.ok((items.properties as Record<string, unknown>)[filtered[2]!], column.jsonPath);
+        continue;
+      }
       assert.ok(at(column.jsonPath.slice(1)), column.jsonPath);
     }
   });

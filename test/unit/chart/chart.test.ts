@@ -36,7 +36,7 @@ const OPERATOR_RIGHTS = [
   ...triples("", "pods", ["get", "list", "watch"]),
   ...triples("", "secrets", ["get"]),
   ...triples("", "persistentvolumeclaims", ["get", "create", "list", "watch", "delete"]),
-  ...triples("", "events", ["create", "patch"]),
+  ...triples("", "events", ["create", "patch", "list"]),
   ...triples("events.k8s.io", "events", ["create", "patch"]),
 ].sort();
 /** The brief's Lease verbs, plus delete: the operator deletes a datastore Lease when it releases the lock. */

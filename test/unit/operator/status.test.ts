@@ -5,6 +5,7 @@ import { GarbageCollectionStatusSchema } from "../../../src/api/index.ts";
 import {
   findCondition,
   kubeTime,
+  localTime,
   mergePatch,
   type ReduceContext,
   type RunInfo,
@@ -66,14 +67,15 @@ const accepted = (next?: number, suspended = false): StatusEvent => ({
 });
 
 describe("status reducer: conditions", () => {
-  it("starts with all five conditions and Ready once the spec is accepted", () => {
+  it("starts with all six conditions and Ready once the spec is accepted", () => {
     const status = play([[accepted(30), at(0)]]);
     assert.deepEqual(
       status.conditions?.map((c) => [c.type, c.status, c.reason]),
       [
         ["Ready", "True", "Ready"],
-        ["Reconciling", "False", "Idle"],
+        ["Reconciling", "False", "Observed"],
         ["Stalled", "False", "AsExpected"],
+        ["Running", "False", "Idle"],
         ["LastRunSucceeded", "Unknown", "NoRunYet"],
         ["Blocked", "False", "NotBlocked"],
       ],
@@ -101,7 +103,8 @@ describe("status reducer: conditions", () => {
     const stalled = cond(status, "Stalled");
     assert.deepEqual([stalled.status, stalled.lastTransitionTime], ["True", "2025-03-01T02:50:00Z"]);
     assert.equal(cond(status, "Reconciling").lastTransitionTime, "2025-03-01T02:00:00Z");
-    assert.equal(cond(status, "Reconciling").observedGeneration, 1, "untouched conditions keep their generation");
+    assert.equal(cond(status, "Reconciling").observedGeneration, 4, "kstatus: each write answers its generation");
+    assert.equal(cond(status, "Running").observedGeneration, 1, "untouched conditions keep their generation");
     assert.equal(status.observedGeneration, 4);
     assert.equal(status.nextScheduleTime, undefined);
   });
@@ -168,10 +171,8 @@ describe("status reducer: runs", () => {
       dryRun: false,
     });
     assert.equal(status.lastScheduleTime, "2025-03-01T02:30:00Z");
-    assert.deepEqual(
-      [cond(status, "Reconciling").status, cond(status, "Reconciling").reason],
-      ["True", "RunInProgress"],
-    );
+    assert.deepEqual([cond(status, "Running").status, cond(status, "Running").reason], ["True", "RunStarting"]);
+    assert.equal(cond(status, "Reconciling").status, "False", "a run in flight is not reconciling (kstatus)");
   });
 
   it("records a successful run with every counter, the summary and a history entry", () => {
@@ -389,7 +390,7 @@ describe("status reducer: runs", () => {
     let oneByOne: GarbageCollectionStatus | undefined;
     for (const event of events) oneByOne = reduceStatus(oneByOne, event, at(31));
     assert.deepEqual(reduceStatusAll(undefined, events, at(31)), oneByOne);
-    assert.equal(reduceStatusAll(undefined, [], at(0)).conditions?.length, 5);
+    assert.equal(reduceStatusAll(undefined, [], at(0)).conditions?.length, 6);
   });
 
   it("does not modify the previous status", () => {
@@ -441,5 +442,25 @@ describe("status merge patch", () => {
 describe("kube times", () => {
   it("drop sub-second precision", () => {
     assert.equal(kubeTime(new Date("2025-03-01T02:30:03.999Z")), "2025-03-01T02:30:03Z");
+  });
+});
+
+describe("next run in the resource's time zone", () => {
+  it("is written next to the UTC time, in the zone's own clock and name", () => {
+    const status = reduceStatus(
+      undefined,
+      {
+        type: "SpecAccepted",
+        suspended: false,
+        nextScheduleTime: new Date("2026-11-30T02:30:00Z"),
+        timeZone: "Europe/Berlin",
+      },
+      at(0),
+    );
+    assert.equal(status.nextScheduleTime, "2026-11-30T02:30:00Z");
+    assert.equal(status.nextScheduleTimeLocal, "2026-11-30 03:30 GMT+1");
+    assert.equal(localTime(new Date("2026-07-30T02:30:00Z"), "America/New_York"), "2026-07-29 22:30 EDT");
+    const suspended = reduceStatus(status, { type: "SpecAccepted", suspended: true, timeZone: "UTC" }, at(1));
+    assert.equal(suspended.nextScheduleTimeLocal, undefined);
   });
 });
