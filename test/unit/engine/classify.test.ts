@@ -45,6 +45,39 @@ describe("computeCutoff (PBS: min_atime = phase1 − grace, or oldest writer −
   }
 });
 
+describe("computeCutoff keeps minAtime ≤ min(now − grace, oldest writer − 300 s) − |skew|", () => {
+  test("a grace below 5 minutes without any writer still keeps the 300 s margin below now", () => {
+    assert.deepEqual(computeCutoff(10 * DAY, 60, undefined), { minAtime: 10 * DAY - 300, oldestWriter: 10 * DAY });
+  });
+  test("a writer that started inside the grace window moves the cutoff to 300 s before its start", () => {
+    const start = 10 * DAY;
+    const writer = start - 100;
+    assert.equal(computeCutoff(start, 200, writer).minAtime, writer - 300);
+  });
+  test("clock skew widens the cutoff by its magnitude, either sign, rounded up", () => {
+    assert.equal(computeCutoff(10 * DAY, GRACE, undefined, 100.2).minAtime, 10 * DAY - GRACE - 101);
+    assert.equal(computeCutoff(10 * DAY, GRACE, undefined, -100.2).minAtime, 10 * DAY - GRACE - 101);
+    assert.equal(computeCutoff(10 * DAY, GRACE, 8 * DAY, -5).minAtime, 8 * DAY - 300 - 5);
+  });
+  test("property: for any inputs the bound holds and oldestWriter ≤ now", () => {
+    let seed = 7;
+    const next = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    for (let i = 0; i < 2000; i += 1) {
+      const now = 1_000_000 + next(1_000_000);
+      const grace = 60 + next(2 * DAY);
+      const writer = next(3) === 0 ? undefined : now - next(3 * DAY) + next(600);
+      const skew = next(500) - 250 + next(1000) / 1000;
+      const { minAtime, oldestWriter } = computeCutoff(now, grace, writer, skew);
+      const bound = Math.min(now - grace, Math.min(now, writer ?? now) - 300) - Math.abs(skew);
+      assert.ok(minAtime <= bound, JSON.stringify({ now, grace, writer, skew, minAtime, bound }));
+      assert.ok(oldestWriter <= now);
+    }
+  });
+});
+
 describe("decide", () => {
   const cutoff = { minAtime: 1000, oldestWriter: 2000 };
   for (const [time, expected] of [
