@@ -1,13 +1,12 @@
 import { Command } from "commander";
 import { registerGcCommand } from "./commands/gc.ts";
 import { registerIndexInspectCommand } from "./commands/index-inspect.ts";
-import { registerOperatorCommand } from "./commands/operator.ts";
 import { registerSeedCommand } from "./commands/seed.ts";
 import { registerVersionCommand } from "./commands/version.ts";
 import { EXIT, exitCodeOf } from "./exit-codes.ts";
 
 // Every subcommand lives in its own module under ./commands and registers itself here.
-export function buildProgram(): Command {
+export async function buildProgram(command: string | undefined): Promise<Command> {
   const program = new Command("chunkgc")
     .description("Garbage collection for Proxmox Backup Server chunk datastores on S3")
     .showHelpAfterError()
@@ -16,12 +15,14 @@ export function buildProgram(): Command {
   registerSeedCommand(program);
   registerGcCommand(program);
   registerIndexInspectCommand(program);
-  registerOperatorCommand(program);
+  // The operator's Kubernetes client costs ~85 MiB: a `gc` run (a Job pod's whole life, with a documented memory
+  // limit) never loads it.
+  if (command !== "gc") (await import("./commands/operator.ts")).registerOperatorCommand(program);
   return program;
 }
 
 async function main(argv: string[]): Promise<void> {
-  const program = buildProgram();
+  const program = await buildProgram(argv[2]);
   try {
     await program.parseAsync(argv);
   } catch (error) {
