@@ -56,7 +56,14 @@ export interface RunInfo {
 
 export type StatusEvent =
   /** The spec is valid and its Secret and claim exist. */
-  | { type: "SpecAccepted"; suspended: boolean; nextScheduleTime?: Date; timeZone?: string }
+  | {
+      type: "SpecAccepted";
+      suspended: boolean;
+      nextScheduleTime?: Date;
+      timeZone?: string;
+      /** Something a run may still resolve (a Pending claim): Ready is False with this reason, runs go on. */
+      notReady?: { reason: string; message: string };
+    }
   /** The spec cannot work (schedule, time zone, …): no Job until it changes. */
   | { type: "SpecInvalid"; message: string }
   /** Something the spec names is missing (SecretNotFound, SecretKeyMissing, ClaimNotFound, …); retried. */
@@ -386,9 +393,13 @@ export function reduceStatus(
   switch (event.type) {
     case "SpecAccepted": {
       status = clearStallOnSpec(status, context);
-      status = event.suspended
-        ? condition(status, "Ready", "True", REASONS.suspended, "valid; scheduled runs are suspended", context)
-        : condition(status, "Ready", "True", REASONS.ready, "valid and able to run", context);
+      if (event.notReady) {
+        status = condition(status, "Ready", "False", event.notReady.reason, event.notReady.message, context);
+      } else {
+        status = event.suspended
+          ? condition(status, "Ready", "True", REASONS.suspended, "valid; scheduled runs are suspended", context)
+          : condition(status, "Ready", "True", REASONS.ready, "valid and able to run", context);
+      }
       if (event.nextScheduleTime !== undefined && !event.suspended) {
         status.nextScheduleTime = kubeTime(event.nextScheduleTime);
         status.nextScheduleTimeLocal = localTime(event.nextScheduleTime, event.timeZone ?? "UTC");

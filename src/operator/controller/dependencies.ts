@@ -16,8 +16,15 @@ export interface DependencyProblem {
     | "CaBundleSecretNotFound"
     | "CaBundleKeyMissing"
     | "ClaimNotFound"
-    | "ClaimTerminating";
+    | "ClaimTerminating"
+    | "ClaimPending";
   readonly message: string;
+  /**
+   * False for a problem a run may still resolve: a Pending claim of a WaitForFirstConsumer StorageClass binds only
+   * when the first run pod is scheduled. Ready stays False until it binds; a run that cannot start because of it
+   * ends (Unschedulable) after the start timeout.
+   */
+  readonly blocksRun: boolean;
 }
 
 function hasKey(secret: V1Secret, key: string): boolean {
@@ -35,6 +42,7 @@ export function credentialsProblem(
   if (secret === undefined) {
     return {
       reason: "SecretNotFound",
+      blocksRun: true,
       message: `Secret ${namespace}/${name} (spec.datastore.s3.credentialsSecretRef) not found; create it with the keys ${CREDENTIAL_KEYS.accessKeyId} and ${CREDENTIAL_KEYS.secretAccessKey}`,
     };
   }
@@ -42,6 +50,7 @@ export function credentialsProblem(
   if (missing.length > 0) {
     return {
       reason: "SecretKeyMissing",
+      blocksRun: true,
       message: `Secret ${namespace}/${name} (spec.datastore.s3.credentialsSecretRef) has no key ${missing.join(" and no key ")}`,
     };
   }
@@ -58,12 +67,14 @@ export function caBundleProblem(
   if (secret === undefined) {
     return {
       reason: "CaBundleSecretNotFound",
+      blocksRun: true,
       message: `Secret ${namespace}/${ref.name} (spec.datastore.s3.caBundleSecretRef) not found`,
     };
   }
   if (!hasKey(secret, ref.key)) {
     return {
       reason: "CaBundleKeyMissing",
+      blocksRun: true,
       message: `Secret ${namespace}/${ref.name} (spec.datastore.s3.caBundleSecretRef) has no key ${ref.key}`,
     };
   }
@@ -79,12 +90,27 @@ export function claimProblem(
 ): DependencyProblem | undefined {
   const field = fromTemplate ? "spec.markerCache.volumeClaimTemplate" : "spec.markerCache.claimName";
   if (claim === undefined) {
-    return { reason: "ClaimNotFound", message: `PersistentVolumeClaim ${namespace}/${claimName} (${field}) not found` };
+    return {
+      reason: "ClaimNotFound",
+      message: `PersistentVolumeClaim ${namespace}/${claimName} (${field}) not found`,
+      blocksRun: true,
+    };
   }
   if (claim.metadata?.deletionTimestamp) {
     return {
       reason: "ClaimTerminating",
+      blocksRun: true,
       message: `PersistentVolumeClaim ${namespace}/${claimName} (${field}) is being deleted`,
+    };
+  }
+  if (claim.status?.phase !== undefined && claim.status.phase !== "Bound") {
+    return {
+      reason: "ClaimPending",
+      message:
+        `PersistentVolumeClaim ${namespace}/${claimName} (${field}) is ${claim.status.phase}: a WaitForFirstConsumer ` +
+        "StorageClass binds it when the first run pod is scheduled; otherwise see the claim's Events " +
+        "(no matching volume, provisioner failing)",
+      blocksRun: false,
     };
   }
   return undefined;

@@ -241,7 +241,7 @@ export class Reconciler {
       jobNames: new Set(jobs.owned.map((job) => job.metadata?.name ?? "")),
       now,
     });
-    if (problem) {
+    if (problem?.blocksRun) {
       draft.apply({ type: "DependencyMissing", reason: problem.reason, message: problem.message });
       if (draft.changed("Ready")) draft.note(dependencyEvent(problem.reason, problem.message));
     } else {
@@ -250,7 +250,9 @@ export class Reconciler {
         suspended: spec.suspend,
         timeZone: spec.timeZone,
         ...(plan.nextScheduleTime ? { nextScheduleTime: plan.nextScheduleTime } : {}),
+        ...(problem ? { notReady: { reason: problem.reason, message: problem.message } } : {}),
       });
+      if (problem && draft.changed("Ready")) draft.note(dependencyEvent(problem.reason, problem.message));
     }
     if (plan.skipped) {
       draft.apply({ type: "SlotsSkipped", count: plan.skipped.count, latest: plan.skipped.latest });
@@ -259,7 +261,7 @@ export class Reconciler {
 
     // 4. Run: one at a time per resource, and per datastore (the Lease).
     const requeue: number[] = [];
-    let backoff = problem !== undefined;
+    let backoff = problem?.blocksRun === true;
     if (plan.nextScheduleTime) requeue.push(plan.nextScheduleTime.getTime() - now.getTime() + SLOT_SLACK_MS);
     const lockRequest = {
       leaseName: valid.leaseName,
@@ -281,7 +283,7 @@ export class Reconciler {
         }
       }
       requeue.push(this.#renewMs);
-    } else if (plan.run && !problem) {
+    } else if (plan.run && !problem?.blocksRun) {
       const admission = await this.#o.locks.acquire({
         ...lockRequest,
         otherActiveRuns: this.#otherActiveRuns(valid.datastoreHash, key),

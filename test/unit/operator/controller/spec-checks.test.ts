@@ -12,7 +12,7 @@ import { parseListenAddress } from "../../../../src/operator/controller/http-ser
 import { withRunEnv } from "../../../../src/operator/controller/run-start.ts";
 import { readMeta, readStatus, validateSpec } from "../../../../src/operator/controller/validate.ts";
 import { buildRunJob } from "../../../../src/operator/job-builder.ts";
-import { reduceStatus } from "../../../../src/operator/status.ts";
+import { findCondition, reduceStatus } from "../../../../src/operator/status.ts";
 import { sampleResource, sampleSpec } from "../../../support/gc-fixtures.ts";
 
 const meta = { name: "pbs-main", namespace: "backup", uid: "u-1", generation: 3 };
@@ -89,12 +89,35 @@ describe("dependencies", () => {
     assert.deepEqual(claimProblem("backup", "pvc", undefined, false), {
       reason: "ClaimNotFound",
       message: "PersistentVolumeClaim backup/pvc (spec.markerCache.claimName) not found",
+      blocksRun: true,
     });
     assert.equal(
       claimProblem("backup", "pvc", { metadata: { deletionTimestamp: new Date() } }, true)?.reason,
       "ClaimTerminating",
     );
     assert.equal(claimProblem("backup", "pvc", { metadata: {} }, true), undefined);
+    assert.equal(claimProblem("backup", "pvc", { metadata: {}, status: { phase: "Bound" } }, true), undefined);
+  });
+  it("a Pending claim is reported (Ready False) but does not stop a run: the run binds it", () => {
+    const pending = claimProblem("backup", "pvc", { metadata: {}, status: { phase: "Pending" } }, true);
+    assert.equal(pending?.reason, "ClaimPending");
+    assert.equal(pending?.blocksRun, false);
+    assert.match(pending?.message ?? "", /backup\/pvc .* is Pending/);
+    const status = reduceStatus(
+      undefined,
+      { type: "SpecAccepted", suspended: false, notReady: { reason: "ClaimPending", message: pending!.message } },
+      { generation: 1, now: new Date() },
+    );
+    assert.deepEqual(
+      [findCondition(status, "Ready")?.status, findCondition(status, "Ready")?.reason],
+      ["False", "ClaimPending"],
+    );
+  });
+  it("without credentialsSecretRef there is no Secret to check (the SDK's default chain)", () => {
+    const chain = sampleSpec({
+      datastore: { s3: { endpoint: "https://s3.amazonaws.com", bucket: "pbs", store: "st1" } },
+    });
+    assert.equal(credentialsProblem("backup", chain, undefined), undefined);
   });
 });
 
