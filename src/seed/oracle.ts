@@ -86,8 +86,9 @@ export function expectedOutcome(plan: DatastorePlan, input: OracleInput): Expect
       for (const id of index.chunkIds) referenced.add(id);
     }
   }
-  let minAtime = now - input.graceSeconds;
-  if (oldestWriter < minAtime) minAtime = oldestWriter - 300;
+  // PBS moves min_atime to oldest_writer − 300 s when a writer started before now − grace; chunkgc keeps those
+  // 300 s below any writer, and below now without one, whatever the grace (clock skew aside, which is zero here).
+  const minAtime = Math.min(now - input.graceSeconds, oldestWriter - 300);
 
   // An unreferenced object's time is its upload time, known to the second at best: both ends must agree.
   const decideUploaded = (wave: 1 | 2, key: string): Decision => {

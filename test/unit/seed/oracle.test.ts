@@ -1,8 +1,9 @@
 /**
  * The generator's oracle, checked against figures worked out by hand for a datastore of eight chunk ids, with keys
  * and digests rebuilt here from the payload recipe (not from the generator's tables). PBS's sweep rules, as the
- * project's GC semantics document states them: min_atime = start − grace, moved to oldest_writer − 300 s when a
- * backup runs since before that; older than min_atime is removed, older than the oldest writer is pending.
+ * project's GC semantics state them: min_atime = start − grace, moved to oldest_writer − 300 s when a backup runs
+ * since before that, and never within 300 s of the oldest writer (the start itself without a running backup); older
+ * than min_atime is removed, older than the oldest writer is pending.
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -131,11 +132,20 @@ describe("seed oracle", () => {
     assert.ok(outcome.keptKeys.has(good(6)));
   });
 
-  it("does not move the cutoff for a backup that started exactly at now − grace", () => {
-    const now = R - 3600 + HOUR * 2; // grace 2 h: now − grace is the running backup's start
+  it("keeps the cutoff 300 s below a writer that started within the grace", () => {
+    const now = R - 3600 + HOUR * 2 - 100; // grace 2 h: the running backup started 100 s after now − grace
     const outcome = expectedOutcome(plan, input(now, 2 * HOUR, [R - 9000, R - 8990], [R - 8000, R - 7990]));
     assert.equal(outcome.oldestWriter, R - 3600);
-    assert.equal(outcome.minAtime, R - 3600);
+    assert.equal(outcome.minAtime, R - 3600 - 300);
+  });
+
+  it("keeps the cutoff at least 300 s below now, whatever the grace", () => {
+    const now = R + 3 * 86_400;
+    assert.equal(expectedOutcome(plan, input(now, 60, [R - 9000, R - 8990], [R - 8000, R - 7990])).minAtime, now - 300);
+    assert.equal(
+      expectedOutcome(plan, input(now, 301, [R - 9000, R - 8990], [R - 8000, R - 7990])).minAtime,
+      now - 301,
+    );
   });
 
   it("counts a manifest-less snapshot as running only while younger than the longest backup", () => {
