@@ -81,6 +81,11 @@ export interface RunPodDefaults {
    * group or fsGroup unless the spec sets them (OpenShift's restricted-v2 SCC assigns them from the namespace range).
    */
   ids?: "fixed" | "platform";
+  /**
+   * Create serviceAccountName in a namespace where it is missing (all-namespaces installs), with these annotations.
+   * Undefined: the installation creates it.
+   */
+  manageServiceAccount?: { annotations: Readonly<Record<string, string>> };
   /** Variables for every run pod (the operator's --run-env), before the spec's own; no engine switches. */
   env?: Readonly<Record<string, string>>;
 }

@@ -80,13 +80,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{/*
-The watched namespaces, validated: namespace names, each once. `chunkgc operator --namespace` watches one namespace
-(or all), so at most one may be listed until the operator takes several.
+The watched namespaces, validated: namespace names, each once. Empty: all namespaces.
 */}}
 {{- define "chunkgc.watchNamespaces" -}}
-{{- if gt (len .Values.watchNamespaces) 1 }}
-{{- fail (printf "watchNamespaces: the operator watches one namespace or all of them; %d are listed" (len .Values.watchNamespaces)) }}
-{{- end }}
 {{- $seen := dict }}
 {{- range .Values.watchNamespaces }}
 {{- if not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" (toString .)) }}
@@ -103,7 +99,9 @@ The watched namespaces, validated: namespace names, each once. `chunkgc operator
 {{/*
 The rules the operator needs in every namespace it watches, and nothing more:
 read GarbageCollections and write their status; create and clean up run Jobs; read their pods (termination
-message); check that a credentials Secret exists (get only: never list or watch Secrets); manage marker-cache claims;
+message); check that a credentials Secret has its keys (get) and watch Secrets as metadata only (list, watch: the
+operator asks for PartialObjectMetadata and never holds Secret data in memory; RBAC cannot grant less than the
+verbs); manage and watch marker-cache claims;
 record Events (core and events.k8s.io) and list a run Job's Events (FailedCreate: why its pod cannot be created).
 */}}
 {{- define "chunkgc.operatorRules" -}}
@@ -121,7 +119,7 @@ record Events (core and events.k8s.io) and list a run Job's Events (FailedCreate
   verbs: ["get", "list", "watch"]
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get"]
+  verbs: ["get", "list", "watch"]
 - apiGroups: [""]
   resources: ["persistentvolumeclaims"]
   verbs: ["get", "create", "list", "watch", "delete"]

@@ -9,7 +9,7 @@ import { EXIT } from "../exit-codes.ts";
 
 interface OperatorCliOptions {
   kubeconfig?: string;
-  namespace?: string;
+  namespace: string[];
   operatorNamespace?: string;
   defaultImage: string;
   metricsAddr: string;
@@ -25,6 +25,8 @@ interface OperatorCliOptions {
   runActiveDeadline: number;
   runPodIds: "fixed" | "platform";
   runStartTimeout: number;
+  manageRunServiceAccount?: boolean;
+  runServiceAccountAnnotation: Record<string, string>;
 }
 
 /** In a pod: the service account's namespace file. */
@@ -37,6 +39,14 @@ export function collectEnv(value: string, previous: Record<string, string>): Rec
   const name = value.slice(0, at);
   if (!isAllowedRunEnvName(name)) throw new InvalidArgumentError(`--run-env ${name}: ${ENGINE_ENV_MESSAGE}`);
   return { ...previous, [name]: value.slice(at + 1) };
+}
+
+function collectPair(flag: string) {
+  return (value: string, previous: Record<string, string>): Record<string, string> => {
+    const at = value.indexOf("=");
+    if (at <= 0) throw new InvalidArgumentError(`${flag} takes KEY=VALUE, got "${value}"`);
+    return { ...previous, [value.slice(0, at)]: value.slice(at + 1) };
+  };
 }
 
 function collectList(value: string, previous: string[]): string[] {
@@ -63,9 +73,10 @@ export function registerOperatorCommand(program: Command): void {
       new Option("--kubeconfig <file>", "kubeconfig to use (default: KUBECONFIG, ~/.kube/config, else in-cluster)"),
     )
     .addOption(
-      new Option("--namespace <ns>", "watch only this namespace (default: all namespaces)").env(
-        "CHUNKGC_WATCH_NAMESPACE",
-      ),
+      new Option("--namespace <ns>", "watch only these namespaces (repeatable or comma-separated; default: all)")
+        .env("CHUNKGC_WATCH_NAMESPACE")
+        .default([])
+        .argParser(collectList),
     )
     .addOption(
       new Option(
@@ -126,6 +137,17 @@ export function registerOperatorCommand(program: Command): void {
       ),
     )
     .addOption(
+      new Option(
+        "--manage-run-service-account",
+        "create --run-service-account in a namespace that lacks it (when no installation creates it there)",
+      ),
+    )
+    .addOption(
+      new Option("--run-service-account-annotation <KEY=VALUE>", "annotation of a created run ServiceAccount")
+        .default({})
+        .argParser(collectPair("--run-service-account-annotation")),
+    )
+    .addOption(
       new Option("--run-image-pull-secret <names>", "pull secrets of run pods whose spec names none (repeatable)")
         .env("CHUNKGC_RUN_IMAGE_PULL_SECRETS")
         .default([])
@@ -157,11 +179,14 @@ export function registerOperatorCommand(program: Command): void {
       const leaseDuration = options.leaderElectLeaseDuration;
       const operator = await startOperator({
         kubeConfig,
-        ...(options.namespace ? { namespace: options.namespace } : {}),
+        namespaces: options.namespace,
         operatorNamespace: operatorNamespace(options.operatorNamespace),
         defaultImage: options.defaultImage,
         runPod: {
           ...(options.runServiceAccount ? { serviceAccountName: options.runServiceAccount } : {}),
+          ...(options.manageRunServiceAccount
+            ? { manageServiceAccount: { annotations: options.runServiceAccountAnnotation } }
+            : {}),
           imagePullSecrets: options.runImagePullSecret,
           activeDeadlineSeconds: options.runActiveDeadline,
           ids: options.runPodIds,

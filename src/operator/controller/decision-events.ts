@@ -128,6 +128,15 @@ export function claimCreatedEvent(claimName: string, owned: boolean): EventNote 
   };
 }
 
+export function serviceAccountCreatedEvent(name: string): EventNote {
+  return {
+    type: "Normal",
+    reason: "ServiceAccountCreated",
+    action: "CreateServiceAccount",
+    note: `created the run ServiceAccount ${name} (no API rights, no token mounted)`,
+  };
+}
+
 export function historyPrunedEvent(jobNames: readonly string[]): EventNote {
   return {
     type: "Normal",

@@ -7,6 +7,8 @@ import {
   CustomObjectsApi,
   EventsV1Api,
   type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
   type ObservableMiddleware,
   PatchStrategy,
   setHeaderMiddleware,
@@ -41,26 +43,58 @@ export function makeClients(kubeConfig: KubeConfig): KubeClients {
 
 const USER_AGENT = `chunkgc-operator/${packageVersion()}`;
 
-/** Sets the user agent, an abort timeout and (optionally) the content type on one request. */
-function requestMiddleware(timeoutMs: number, contentType?: string): ObservableMiddleware {
+/** Sets the user agent, an abort timeout and (optionally) the content type and Accept on one request. */
+function requestMiddleware(timeoutMs: number, contentType?: string, accept?: string): ObservableMiddleware {
   const agent = setHeaderMiddleware("User-Agent", USER_AGENT);
   return {
     pre(context) {
       context.setSignal(AbortSignal.timeout(timeoutMs));
       if (contentType !== undefined) context.setHeaderParam("Content-Type", contentType);
+      if (accept !== undefined) context.setHeaderParam("Accept", accept);
       return agent.pre(context);
     },
     post: (context) => agent.post(context),
   };
 }
 
-/** Options for one call: a timeout, and the merge-patch content type for PATCH requests. */
-export function callOptions(options: { timeoutMs?: number; mergePatch?: boolean } = {}): ConfigurationOptions {
+/** Options for one call: a timeout, the merge-patch content type for PATCH requests, an Accept header. */
+export function callOptions(
+  options: { timeoutMs?: number; mergePatch?: boolean; accept?: string } = {},
+): ConfigurationOptions {
   const contentType = options.mergePatch ? PatchStrategy.MergePatch : undefined;
   return {
-    middleware: [requestMiddleware(options.timeoutMs ?? API_TIMEOUT_MS, contentType)],
+    middleware: [requestMiddleware(options.timeoutMs ?? API_TIMEOUT_MS, contentType, options.accept)],
     middlewareMergeStrategy: "append",
   };
+}
+
+/** meta.k8s.io/v1 PartialObjectMetadata: an object without spec, status or data. */
+export type PartialObjectMetadata = KubernetesObject;
+
+/** Ask the API server for metadata only (PartialObjectMetadata): names and labels, never a Secret's data. */
+export const METADATA_LIST_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+export const METADATA_WATCH_ACCEPT = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+
+/** The kube config for a metadata-only watch: the same cluster and credentials, with the metadata Accept header. */
+export function metadataOnlyKubeConfig(kubeConfig: KubeConfig): KubeConfig {
+  const wrapped = Object.create(kubeConfig) as KubeConfig;
+  wrapped.applySecurityAuthentication = async (context) => {
+    await kubeConfig.applySecurityAuthentication(context);
+    context.setHeaderParam("Accept", METADATA_WATCH_ACCEPT);
+  };
+  return wrapped;
+}
+
+/** Secrets of one namespace (or all), as metadata only. */
+export async function listSecretMetadata(
+  clients: KubeClients,
+  namespace: string | undefined,
+): Promise<KubernetesListObject<PartialObjectMetadata>> {
+  const options = callOptions({ timeoutMs: 120_000, accept: METADATA_LIST_ACCEPT });
+  const list = namespace
+    ? await clients.core.listNamespacedSecret({ namespace }, options)
+    : await clients.core.listSecretForAllNamespaces({}, options);
+  return list as unknown as KubernetesListObject<PartialObjectMetadata>;
 }
 
 /** The HTTP status of a failed API call, if it got that far. */

@@ -1,6 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import type { KubeConfig, KubernetesListObject, V1EnvVar, V1Job, V1Pod } from "@kubernetes/client-node";
+import type {
+  KubeConfig,
+  KubernetesListObject,
+  KubernetesObject,
+  V1EnvVar,
+  V1Job,
+  V1PersistentVolumeClaim,
+  V1Pod,
+} from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { GROUP, LABELS, MANAGER_NAME, PLURAL, RUN_COMPONENT, VERSION } from "../../api/group.ts";
 import { ENGINE_ENV_MESSAGE, isAllowedRunEnvName } from "../../api/spec.ts";
@@ -9,12 +17,21 @@ import { DEFAULT_ENGINE_IMAGE, type RunPodDefaults } from "../job-builder.ts";
 import { DatastoreLocks } from "./datastore-lock.ts";
 import { EventRecorder } from "./events.ts";
 import { type HttpEndpoint, startHttpServer } from "./http-server.ts";
-import { type InformerEvent, ResilientInformer } from "./informer.ts";
+import type { InformerEvent } from "./informer.ts";
+import { InformerSet } from "./informer-set.ts";
 import { JOB_NAME_LABELS, jobOwnerKey } from "./job-observation.ts";
-import { callOptions, describeApiError, makeClients } from "./kube-api.ts";
+import {
+  callOptions,
+  describeApiError,
+  listSecretMetadata,
+  makeClients,
+  metadataOnlyKubeConfig,
+  type PartialObjectMetadata,
+} from "./kube-api.ts";
 import { LeaderElector } from "./leader-election.ts";
 import { OperatorMetrics } from "./metrics.ts";
 import { type GarbageCollectionObject, Reconciler } from "./reconciler.ts";
+import { type ReferencedKind, resourcesReferencing } from "./references.ts";
 import { WorkQueue } from "./work-queue.ts";
 
 /**
@@ -26,8 +43,10 @@ import { WorkQueue } from "./work-queue.ts";
 
 export interface OperatorOptions {
   readonly kubeConfig: KubeConfig;
-  /** Watch only this namespace; all namespaces when undefined. */
+  /** Watch only this namespace; all namespaces when neither this nor `namespaces` is set. */
   readonly namespace?: string;
+  /** Watch only these namespaces (each needs the operator's Role there). */
+  readonly namespaces?: readonly string[];
   /** Where the datastore Leases (and the leader Lease) live. */
   readonly operatorNamespace: string;
   /** The engine image for resources without spec.runPod.image. */
@@ -95,6 +114,12 @@ function runEnvVars(env: Readonly<Record<string, string>> | undefined): V1EnvVar
   });
 }
 
+/** The namespaces to watch, or undefined for all. */
+export function watchedNamespaces(options: Pick<OperatorOptions, "namespace" | "namespaces">): string[] | undefined {
+  const listed = [...(options.namespaces ?? []), ...(options.namespace ? [options.namespace] : [])];
+  return listed.length === 0 ? undefined : [...new Set(listed)];
+}
+
 const RUN_SELECTOR = `${LABELS.managedBy}=${MANAGER_NAME},${LABELS.component}=${RUN_COMPONENT}`;
 
 export async function startOperator(options: OperatorOptions): Promise<RunningOperator> {
@@ -107,26 +132,28 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   const clients = makeClients(options.kubeConfig);
   const metrics = new OperatorMetrics({ processMetrics: options.processMetrics ?? false });
   const queue = new WorkQueue({ onDepth: (depth) => metrics.queueDepth.set(depth) });
-  const ns = options.namespace;
+  const namespaces = watchedNamespaces(options);
   const relistIntervalMs = options.relistIntervalMs ?? 5 * 60_000;
   if (runEnv.length > 0) log.warn({ runEnv: runEnv.map((e) => e.name) }, "test hook: extra env for every run pod");
 
   const enqueue = (key: string | undefined) => {
     if (key !== undefined) queue.add(key);
   };
-  const resources = new ResilientInformer<GarbageCollectionObject>({
+  const listTimeout = () => callOptions({ timeoutMs: 120_000 });
+  const resources = new InformerSet<GarbageCollectionObject>({
     name: "garbagecollections",
     kubeConfig: options.kubeConfig,
-    path: ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/${PLURAL}`,
-    list: async () =>
+    namespaces,
+    path: (ns) => (ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/${PLURAL}`),
+    list: async (ns) =>
       (ns
         ? await clients.custom.listNamespacedCustomObject(
             { group: GROUP, version: VERSION, namespace: ns, plural: PLURAL },
-            callOptions({ timeoutMs: 120_000 }),
+            listTimeout(),
           )
         : await clients.custom.listClusterCustomObject(
             { group: GROUP, version: VERSION, plural: PLURAL },
-            callOptions({ timeoutMs: 120_000 }),
+            listTimeout(),
           )) as KubernetesListObject<GarbageCollectionObject>,
     relistIntervalMs,
     log,
@@ -135,34 +162,30 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       if (namespace && name) enqueue(`${namespace}/${name}`);
     },
   });
-  const jobs = new ResilientInformer<V1Job>({
+  const jobs = new InformerSet<V1Job>({
     name: "jobs",
     kubeConfig: options.kubeConfig,
-    path: ns ? `/apis/batch/v1/namespaces/${ns}/jobs` : "/apis/batch/v1/jobs",
+    namespaces,
+    path: (ns) => (ns ? `/apis/batch/v1/namespaces/${ns}/jobs` : "/apis/batch/v1/jobs"),
     labelSelector: RUN_SELECTOR,
-    list: () =>
+    list: (ns) =>
       ns
-        ? clients.batch.listNamespacedJob(
-            { namespace: ns, labelSelector: RUN_SELECTOR },
-            callOptions({ timeoutMs: 120_000 }),
-          )
-        : clients.batch.listJobForAllNamespaces({ labelSelector: RUN_SELECTOR }, callOptions({ timeoutMs: 120_000 })),
+        ? clients.batch.listNamespacedJob({ namespace: ns, labelSelector: RUN_SELECTOR }, listTimeout())
+        : clients.batch.listJobForAllNamespaces({ labelSelector: RUN_SELECTOR }, listTimeout()),
     relistIntervalMs,
     log,
     onEvent: (_event, job) => enqueue(jobOwnerKey(job)),
   });
-  const pods = new ResilientInformer<V1Pod>({
+  const pods = new InformerSet<V1Pod>({
     name: "pods",
     kubeConfig: options.kubeConfig,
-    path: ns ? `/api/v1/namespaces/${ns}/pods` : "/api/v1/pods",
+    namespaces,
+    path: (ns) => (ns ? `/api/v1/namespaces/${ns}/pods` : "/api/v1/pods"),
     labelSelector: RUN_SELECTOR,
-    list: () =>
+    list: (ns) =>
       ns
-        ? clients.core.listNamespacedPod(
-            { namespace: ns, labelSelector: RUN_SELECTOR },
-            callOptions({ timeoutMs: 120_000 }),
-          )
-        : clients.core.listPodForAllNamespaces({ labelSelector: RUN_SELECTOR }, callOptions({ timeoutMs: 120_000 })),
+        ? clients.core.listNamespacedPod({ namespace: ns, labelSelector: RUN_SELECTOR }, listTimeout())
+        : clients.core.listPodForAllNamespaces({ labelSelector: RUN_SELECTOR }, listTimeout()),
     relistIntervalMs,
     log,
     onEvent: (_event, pod) => {
@@ -172,7 +195,39 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
       if (job) enqueue(jobOwnerKey(job));
     },
   });
-  const informers = [resources, jobs, pods] as const;
+  // Referenced objects map back to the resources that name them: a Secret or claim created or fixed later is seen
+  // at once. Secrets as metadata only: the operator never holds their content in memory (it reads one key list
+  // with `get` when it checks a resource).
+  const enqueueReferencing = (kind: ReferencedKind) => (_event: InformerEvent, object: KubernetesObject) => {
+    const { namespace, name } = object.metadata ?? {};
+    if (!namespace || !name) return;
+    for (const key of resourcesReferencing(kind, namespace, name, resources.list(namespace))) enqueue(key);
+  };
+  const metadataConfig = metadataOnlyKubeConfig(options.kubeConfig);
+  const secrets = new InformerSet<PartialObjectMetadata>({
+    name: "secrets",
+    kubeConfig: metadataConfig,
+    namespaces,
+    path: (ns) => (ns ? `/api/v1/namespaces/${ns}/secrets` : "/api/v1/secrets"),
+    list: (ns) => listSecretMetadata(clients, ns),
+    relistIntervalMs,
+    log,
+    onEvent: enqueueReferencing("Secret"),
+  });
+  const claims = new InformerSet<V1PersistentVolumeClaim>({
+    name: "persistentvolumeclaims",
+    kubeConfig: options.kubeConfig,
+    namespaces,
+    path: (ns) => (ns ? `/api/v1/namespaces/${ns}/persistentvolumeclaims` : "/api/v1/persistentvolumeclaims"),
+    list: (ns) =>
+      ns
+        ? clients.core.listNamespacedPersistentVolumeClaim({ namespace: ns }, listTimeout())
+        : clients.core.listPersistentVolumeClaimForAllNamespaces({}, listTimeout()),
+    relistIntervalMs,
+    log,
+    onEvent: enqueueReferencing("PersistentVolumeClaim"),
+  });
+  const informers = [resources, jobs, pods, secrets, claims] as const;
 
   const locks = new DatastoreLocks({
     clients,
@@ -191,7 +246,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     log,
     runPodDefaults: { ...options.runPod, image: options.defaultImage ?? DEFAULT_ENGINE_IMAGE },
     runEnv,
-    watchNamespace: ns,
+    watchNamespaces: namespaces,
     blockedRetryMs: options.blockedRetryMs ?? 15_000,
     startTimeoutMs: options.runStartTimeoutMs ?? DEFAULT_RUN_START_TIMEOUT_MS,
     enqueue,
@@ -282,6 +337,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     // Jobs and pods first, so that the first reconciles see the runs.
     await jobs.start();
     await pods.start();
+    await Promise.all([secrets.start(), claims.start()]);
     await resources.start();
   } catch (error) {
     await Promise.all(informers.map((informer) => informer.stop()));
@@ -289,7 +345,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     throw error;
   }
   log.info(
-    { identity, namespace: ns ?? "(all)", operatorNamespace: options.operatorNamespace, metrics: http?.url },
+    { identity, namespaces: namespaces ?? "(all)", operatorNamespace: options.operatorNamespace, metrics: http?.url },
     "operator started",
   );
 

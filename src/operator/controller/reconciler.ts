@@ -27,6 +27,7 @@ import {
   runCannotStartEvent,
   runFinishedEvent,
   runStartedEvent,
+  serviceAccountCreatedEvent,
   slotsSkippedEvent,
 } from "./decision-events.ts";
 import { caBundleProblem, claimProblem, credentialsProblem, type DependencyProblem } from "./dependencies.ts";
@@ -46,6 +47,7 @@ import {
 import { callOptions, describeApiError, isNotFound, type KubeClients } from "./kube-api.ts";
 import type { OperatorMetrics } from "./metrics.ts";
 import { observeRun, startTimedOut } from "./run-progress.ts";
+import { ensureRunServiceAccount } from "./run-service-account.ts";
 import { startRun } from "./run-start.ts";
 import { planTrigger } from "./run-trigger.ts";
 import { toDate } from "./time.ts";
@@ -76,8 +78,8 @@ export interface ReconcilerOptions {
   readonly log: Logger;
   readonly runPodDefaults: RunPodDefaults;
   readonly runEnv: readonly V1EnvVar[];
-  /** The one namespace watched, or undefined for all. */
-  readonly watchNamespace: string | undefined;
+  /** The namespaces watched, or undefined for all. */
+  readonly watchNamespaces: readonly string[] | undefined;
   /** How soon a run blocked by another resource's Lease is retried (a release wakes it earlier). */
   readonly blockedRetryMs: number;
   /** How long a run's pod may be unable to start (image pull, scheduling, …) before the run is ended. */
@@ -298,6 +300,7 @@ export class Reconciler {
         this.#mayHold.add(key);
         this.#renewed.set(key, now.getTime());
         this.#o.locks.removeWaiter(valid.leaseName, key);
+        await this.#ensureServiceAccount(resource, draft);
         const started = await startRun(this.#o.clients, resource, plan.run, {
           defaults: this.#o.runPodDefaults,
           runEnv: this.#o.runEnv,
@@ -420,6 +423,21 @@ export class Reconciler {
     return "ended";
   }
 
+  /** The operator's default run ServiceAccount, when the operator manages it and the spec names none. */
+  async #ensureServiceAccount(resource: RunResource, draft: StatusDraft): Promise<void> {
+    const defaults = this.#o.runPodDefaults;
+    const name = defaults.serviceAccountName;
+    if (!defaults.manageServiceAccount || !name || resource.spec.runPod.serviceAccountName) return;
+    const { namespace } = resource.metadata;
+    const created = await ensureRunServiceAccount(
+      this.#o.clients,
+      namespace,
+      name,
+      defaults.manageServiceAccount.annotations,
+    );
+    if (created) draft.note(serviceAccountCreatedEvent(name));
+  }
+
   async #jobEvents(namespace: string, job: V1Job): Promise<CoreV1Event[]> {
     const uid = job.metadata?.uid;
     if (uid === undefined) return [];
@@ -486,7 +504,7 @@ export class Reconciler {
   /** A Lease holder whose resource is in a watched namespace but not in the cache no longer exists. */
   #holderGone(holder: string): boolean {
     const [namespace, name] = splitKey(holder);
-    if (this.#o.watchNamespace !== undefined && this.#o.watchNamespace !== namespace) return false;
+    if (this.#o.watchNamespaces !== undefined && !this.#o.watchNamespaces.includes(namespace)) return false;
     return this.#o.resources.get(name, namespace) === undefined;
   }
 

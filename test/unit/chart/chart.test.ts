@@ -28,18 +28,27 @@ const NAMESPACE = "ops";
 const RELEASE = "gc";
 const FULLNAME = "gc-chunkgc";
 
-/** What the operator may do in a watched namespace (the brief's list), as "group/resource verb" triples. */
+/** What the operator may do in a watched namespace, as "group/resource verb" triples. */
 const OPERATOR_RIGHTS = [
   ...triples("chunkgc.io", "garbagecollections", ["get", "list", "watch"]),
   ...triples("chunkgc.io", "garbagecollections/status", ["patch", "update"]),
   ...triples("batch", "jobs", ["create", "get", "list", "watch", "delete"]),
   ...triples("", "pods", ["get", "list", "watch"]),
-  ...triples("", "secrets", ["get"]),
+  ...triples("", "secrets", ["get", "list", "watch"]),
   ...triples("", "persistentvolumeclaims", ["get", "create", "list", "watch", "delete"]),
   ...triples("", "events", ["create", "patch", "list"]),
   ...triples("events.k8s.io", "events", ["create", "patch"]),
 ].sort();
-/** The brief's Lease verbs, plus delete: the operator deletes a datastore Lease when it releases the lock. */
+/** The run pod defaults and Lease name the default values pass. */
+const RUN_DEFAULT_ARGS = [
+  `--run-service-account=${FULLNAME}-run`,
+  "--manage-run-service-account",
+  "--run-active-deadline=12h",
+  "--run-start-timeout=10m",
+  "--run-pod-ids=fixed",
+  `--leader-elect-lease-name=${FULLNAME}`,
+];
+/** Lease verbs; delete because the operator deletes a datastore Lease when it releases the lock. */
 const LEASE_RIGHTS = triples("coordination.k8s.io", "leases", [
   "get",
   "create",
@@ -183,6 +192,7 @@ describe("helm template with default values", async () => {
       `--operator-namespace=${NAMESPACE}`,
       `--default-image=chunkgc:${packageVersion()}`,
       "--metrics-addr=:8080",
+      ...RUN_DEFAULT_ARGS,
     ]);
     assert.deepEqual(container.env, [{ name: "CHUNKGC_LOG_LEVEL", value: "info" }]);
     assert.deepEqual(container.ports, [{ name: "metrics", containerPort: 8080, protocol: "TCP" }]);
@@ -206,7 +216,8 @@ describe("helm template with default values", async () => {
 
   test("the ClusterRole grants exactly the operator's rights, bound to its ServiceAccount only", () => {
     const role = only<V1ClusterRole>(manifests, "ClusterRole", FULLNAME);
-    assert.deepEqual(grants(role.rules), OPERATOR_RIGHTS);
+    const runAccounts = triples("", "serviceaccounts", ["get", "create"]);
+    assert.deepEqual(grants(role.rules), [...OPERATOR_RIGHTS, ...runAccounts].sort());
     const binding = only<V1ClusterRoleBinding>(manifests, "ClusterRoleBinding", FULLNAME);
     assert.deepEqual(binding.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: FULLNAME });
     assert.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name: FULLNAME, namespace: NAMESPACE }]);
@@ -312,36 +323,61 @@ describe("helm template with non-default values", () => {
     assert.ok(operatorContainer(manifests).args?.includes("--leader-elect"));
   });
 
-  test("watchNamespaces: a Role in exactly that namespace, no cluster-wide operator rights", async () => {
-    const manifests = await render({ watchNamespaces: ["team-a"] });
+  test("watchNamespaces: a Role in each listed namespace, no cluster-wide operator rights", async () => {
+    const manifests = await render({ watchNamespaces: ["team-a", "team-b"] });
     assert.deepEqual(find(manifests, "ClusterRole", FULLNAME), []);
     assert.deepEqual(find(manifests, "ClusterRoleBinding"), []);
-    const role = only<V1Role>(manifests, "Role", FULLNAME, "team-a");
-    assert.deepEqual(grants(role.rules), OPERATOR_RIGHTS);
-    const binding = only<V1RoleBinding>(manifests, "RoleBinding", FULLNAME, "team-a");
-    assert.deepEqual(binding.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: FULLNAME });
-    assert.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name: FULLNAME, namespace: NAMESPACE }]);
-    const account = only<V1ServiceAccount>(manifests, "ServiceAccount", `${FULLNAME}-run`, "team-a");
-    assert.equal(account.automountServiceAccountToken, false);
+    for (const namespace of ["team-a", "team-b"]) {
+      const role = only<V1Role>(manifests, "Role", FULLNAME, namespace);
+      assert.deepEqual(grants(role.rules), OPERATOR_RIGHTS);
+      const binding = only<V1RoleBinding>(manifests, "RoleBinding", FULLNAME, namespace);
+      assert.deepEqual(binding.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: FULLNAME });
+      assert.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name: FULLNAME, namespace: NAMESPACE }]);
+      const account = only<V1ServiceAccount>(manifests, "ServiceAccount", `${FULLNAME}-run`, namespace);
+      assert.equal(account.automountServiceAccountToken, false);
+    }
     only<V1ServiceAccount>(manifests, "ServiceAccount", `${FULLNAME}-run`, NAMESPACE);
     assert.deepEqual(find(manifests, "Role", FULLNAME, NAMESPACE), [], "the release namespace is not watched");
     only(manifests, "Role", `${FULLNAME}-leases`, NAMESPACE);
     const args = operatorContainer(manifests).args ?? [];
     assert.deepEqual(
       args.filter((arg) => arg.startsWith("--namespace")),
-      ["--namespace=team-a"],
+      ["--namespace=team-a,team-b"],
     );
   });
 
-  test("watchNamespaces: a bad name, or more than the one the operator can watch, fails the render", async () => {
+  test("watchNamespaces: a bad name or a repeated one fails the render", async () => {
     for (const watchNamespaces of [["Team_A"], [""], ["a", "a"]]) {
       const result = await helm(templateArgs({ values: { watchNamespaces } }));
       assert.notEqual(result.code, 0, JSON.stringify(watchNamespaces));
       assert.match(result.stderr, /watchNamespaces/);
     }
-    const two = await helm(templateArgs({ values: { watchNamespaces: ["a", "b"] } }));
-    assert.notEqual(two.code, 0);
-    assert.match(two.stderr, /watchNamespaces: the operator watches one namespace or all of them; 2 are listed/);
+  });
+
+  test("run pod defaults and the leader Lease name reach the operator's flags", async () => {
+    const manifests = await render({
+      runPod: {
+        imagePullSecrets: ["regcred", "mirror"],
+        activeDeadline: "3h",
+        startTimeout: "2m",
+        ids: "platform",
+        env: { HTTPS_PROXY: "http://proxy:3128" },
+      },
+      runServiceAccount: { create: false, name: "irsa-gc" },
+      leaderElection: { leaseName: "gc-two" },
+    });
+    const args = operatorContainer(manifests).args ?? [];
+    for (const expected of [
+      "--run-service-account=irsa-gc",
+      "--run-image-pull-secret=regcred,mirror",
+      "--run-active-deadline=3h",
+      "--run-start-timeout=2m",
+      "--run-pod-ids=platform",
+      "--run-env=HTTPS_PROXY=http://proxy:3128",
+      "--leader-elect-lease-name=gc-two",
+    ]) {
+      assert.ok(args.includes(expected), `${expected} in ${args.join(" ")}`);
+    }
   });
 
   test("image, run image, log level, metrics port, extra args and env", async () => {
@@ -361,6 +397,7 @@ describe("helm template with non-default values", () => {
       `--operator-namespace=${NAMESPACE}`,
       "--default-image=registry.example/pbs/chunkgc:engine",
       "--metrics-addr=:9464",
+      ...RUN_DEFAULT_ARGS,
       "--example-flag=1",
     ]);
     assert.deepEqual(container.env, [
