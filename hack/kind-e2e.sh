@@ -24,7 +24,9 @@ OPERATOR_NS=chunkgc-system
 # As in hack/kind/seed-job.yaml and hack/kind/garbagecollection.yaml:
 NS=pbs-e2e
 GC=pbs-e2e
-GRACE_SECONDS=60
+GRACE_SECONDS=300
+# The engine widens its cutoff by its bound on the S3 server's clock skew (about a second inside a cluster).
+SKEW_ALLOWANCE_SECONDS=5
 TIMEOUT=300s
 
 log() { printf '\n[%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
@@ -146,12 +148,13 @@ SEED="$(kubectl -n "$NS" get pods -l job-name=seed \
 EXPECTED="$(jq -cS '.expected.counters' <<<"$SEED")"
 [ "$EXPECTED" != null ] || fail "the seed's report has no expectation: $SEED"
 echo "seed wrote $(jq .report.objects <<<"$SEED") objects; expected counters: $EXPECTED"
-# From this second on every seeded object is older than the grace period (S3 times are whole seconds: the last
-# upload rounded up, one second for the server's clock, one for the strict cutoff comparison).
-FIXED_FROM="$(jq --argjson grace "$GRACE_SECONDS" \
-  '[.report.waves[] | select(. != null) | .endMs] | max / 1000 | ceil + 1 + $grace + 1' <<<"$SEED")"
+# From this second on every seeded object is past the engine's cutoff, now - max(grace, 300 s) - clock skew (S3 times
+# are whole seconds: the last upload rounded up, plus one for the strict comparison), so every run from then on
+# finds what the seed expects.
+FIXED_FROM="$(jq --argjson grace "$GRACE_SECONDS" --argjson skew "$SKEW_ALLOWANCE_SECONDS" \
+  '[.report.waves[] | select(. != null) | .endMs] | max / 1000 | ceil + ([$grace, 300] | max) + $skew + 1' <<<"$SEED")"
 
-log "6. wait until the seeded garbage is older than the grace period (${GRACE_SECONDS} s)"
+log "6. wait until the seeded garbage is older than the grace period ($((FIXED_FROM - $(date +%s))) s)"
 while [ "$(date +%s)" -lt "$FIXED_FROM" ]; do sleep 2; done
 
 # Waits for the run of this Job name to be recorded, then checks its result, start time and counters.

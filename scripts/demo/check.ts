@@ -3,22 +3,33 @@
  * run's counters compare with that expectation.
  */
 import type { RunCounters } from "../../src/api/run-result.ts";
+import { WRITER_MARGIN_SECONDS } from "../../src/engine/classify.ts";
 
 export interface UploadWindow {
   readonly startMs: number;
   readonly endMs: number;
 }
 
+export interface FixedOutcomeInput {
+  readonly graceSeconds: number;
+  /** How far the objects' times were set back after the upload (0 when they keep their upload times). */
+  readonly agedSeconds: number;
+  /** The most the engine may subtract for the S3 server's clock skew (it measures a bound of about 1 s locally). */
+  readonly skewAllowanceSeconds: number;
+}
+
 /**
- * The first second at which a GC run sees every uploaded object as older than the grace period. From then on the
- * outcome no longer depends on the run's "now": every unreferenced chunk is removable, nothing is pending (the demo's
- * datastore has no running backup). S3 times are whole seconds, so the last upload counts as its second rounded up,
- * plus one for the server's clock, plus one for the strict comparison with the cutoff.
+ * The first second at which a GC run sees every seeded object as older than its cutoff. From then on the outcome no
+ * longer depends on the run's "now": every unreferenced chunk is removable and nothing is pending (the demo's
+ * datastore has no running backup). The engine's cutoff is min(now − grace, now − 300 s) − skew when no backup runs;
+ * S3 times are whole seconds, so the last upload counts as its second rounded up, plus one second for the strict
+ * comparison.
  */
-export function outcomeFixedFrom(waves: readonly (UploadWindow | undefined)[], graceSeconds: number): number {
+export function outcomeFixedFrom(waves: readonly (UploadWindow | undefined)[], input: FixedOutcomeInput): number {
   const ends = waves.filter((w): w is UploadWindow => w !== undefined).map((w) => w.endMs);
   if (ends.length === 0) throw new Error("the seed report records no upload");
-  return Math.ceil(Math.max(...ends) / 1000) + 1 + graceSeconds + 1;
+  const lastUpload = Math.ceil(Math.max(...ends) / 1000) - input.agedSeconds;
+  return lastUpload + Math.max(input.graceSeconds, WRITER_MARGIN_SECONDS) + input.skewAllowanceSeconds + 1;
 }
 
 export interface CounterMismatch {

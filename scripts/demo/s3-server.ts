@@ -6,7 +6,17 @@
 
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
@@ -98,6 +108,19 @@ export async function startDemoS3(dir: string, host: string): Promise<DemoS3> {
     if (Date.now() > deadline) throw new Error(`versitygw not answering on ${connection.endpoint} after 20 s`);
     await delay(100);
   }
+}
+
+/**
+ * Sets the modification time of everything the server stores back by `seconds`. versitygw's posix backend reports a
+ * file's modification time as the object's LastModified, so this makes the datastore look as if it had been uploaded
+ * that long ago: the demo's stand-in for a day passing. Returns how many entries it changed.
+ */
+export function ageStoredObjects(dir: string, seconds: number): number {
+  const root = files(dir).data;
+  const when = new Date(Date.now() - seconds * 1000);
+  const entries = readdirSync(root, { recursive: true, encoding: "utf8" });
+  for (const entry of entries) lutimesSync(join(root, entry), when, when);
+  return entries.length;
 }
 
 /** Stops a versitygw a previous demo left (by its pid file) and removes its data. True when one was running. */

@@ -4,24 +4,39 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { emptyRunCounters } from "../../../src/api/run-result.ts";
 import { counterMismatches, metricLinesFor, outcomeFixedFrom } from "../../../scripts/demo/check.ts";
+import { emptyRunCounters } from "../../../src/api/run-result.ts";
 
 describe("outcomeFixedFrom", () => {
-  test("the last upload's second rounded up, one second of clock skew, the grace, one for the strict cutoff", () => {
+  const plain = { graceSeconds: 600, agedSeconds: 0, skewAllowanceSeconds: 0 };
+
+  test("the last upload's second rounded up, the grace, one second for the strict cutoff", () => {
     const waves = [{ startMs: 1_000_000_000, endMs: 1_000_004_200 }, undefined];
-    assert.equal(outcomeFixedFrom(waves, 60), 1_000_005 + 1 + 60 + 1);
+    assert.equal(outcomeFixedFrom(waves, plain), 1_000_005 + 600 + 1);
+  });
+
+  test("the engine's 300 s margin below now applies when the grace is shorter", () => {
+    const waves = [{ startMs: 0, endMs: 10_000 }];
+    assert.equal(outcomeFixedFrom(waves, { ...plain, graceSeconds: 60 }), 10 + 300 + 1);
+  });
+
+  test("objects aged after the upload and the clock-skew allowance move it", () => {
+    const waves = [{ startMs: 0, endMs: 100_000_000 }];
+    assert.equal(
+      outcomeFixedFrom(waves, { graceSeconds: 87_900, agedSeconds: 90_000, skewAllowanceSeconds: 5 }),
+      100_000 - 90_000 + 87_900 + 5 + 1,
+    );
   });
 
   test("the latest wave counts, whatever its position", () => {
     const late = { startMs: 2_000_000, endMs: 2_000_000 };
     const early = { startMs: 1_000_000, endMs: 1_500_000 };
-    assert.equal(outcomeFixedFrom([late, early], 10), 2000 + 1 + 10 + 1);
-    assert.equal(outcomeFixedFrom([early, late], 10), 2000 + 1 + 10 + 1);
+    assert.equal(outcomeFixedFrom([late, early], plain), 2000 + 600 + 1);
+    assert.equal(outcomeFixedFrom([early, late], plain), 2000 + 600 + 1);
   });
 
   test("a report without uploads is an error, not a time in 1970", () => {
-    assert.throws(() => outcomeFixedFrom([undefined], 60), /no upload/);
+    assert.throws(() => outcomeFixedFrom([undefined], plain), /no upload/);
   });
 });
 

@@ -45,7 +45,7 @@ describe("make demo", () => {
     const gc = demoGarbageCollection({ endpoint: "http://10.0.0.1:7070", region: "us-east-1" }, true);
     const spec = GarbageCollectionSpecSchema.parse(gc.spec);
     assert.equal(spec.dryRun, true);
-    assert.equal(spec.gracePeriod, "1m");
+    assert.equal(spec.gracePeriod, DEMO.gracePeriod);
     assert.equal(gc.metadata.namespace, DEMO.namespace);
   });
 
@@ -83,7 +83,7 @@ describe("kind end to end", () => {
       ["--endpoint", s3.endpoint],
       ["--bucket", s3.bucket],
       ["--store", s3.store],
-      ["--grace", "1m"],
+      ["--grace", gc.spec.gracePeriod],
     ]) {
       assert.ok(container.args.includes(`${flag}=${value}`), `seed ${flag}=${value}`);
     }
