@@ -166,7 +166,9 @@ async function installChart(kube: Kube): Promise<void> {
 async function createNamespaceAndSecret(kube: Kube, s3: DemoS3): Promise<void> {
   step(`Namespace ${NS} (Pod Security "restricted") and the S3 credentials Secret`);
   // A GarbageCollection a kept demo left behind would start a run at once; begin from none.
-  await kube.kubectl(["-n", NS, "delete", "garbagecollection", GC, "--ignore-not-found", "--wait"]).catch(() => "");
+  await kube
+    .kubectl(["-n", NS, "delete", "garbagecollection", GC, "--ignore-not-found", "--cascade=foreground", "--wait"])
+    .catch(() => "");
   await kube.kubectl(["apply", "-f", "-"], { input: stringify(restrictedNamespace(NS)), echo: true });
   shown("kubectl", [
     ...["-n", NS, "create", "secret", "generic", SECRET],

@@ -84,7 +84,9 @@ export function runLong(
       console.log(`   … ${label}: still working, ${elapsed(Date.now() - begun)} so far${since}`);
       lastOutput = Date.now();
     }, 1000);
+    let timedOut = false;
     const timer = setTimeout(() => {
+      timedOut = true;
       child.kill("SIGTERM");
     }, options.timeoutMs);
     child.on("error", (error) => {
@@ -96,6 +98,7 @@ export function runLong(
       clearInterval(heartbeat);
       clearTimeout(timer);
       if (code === 0) resolve();
+      else if (timedOut) reject(new CommandError(`${label} (stopped after ${options.timeoutMs / 1000} s)`, code, ""));
       else reject(new CommandError(label, code, recent.slice(-15).join("\n")));
     });
   });
