@@ -71,6 +71,7 @@ describe("docs", () => {
     "lease",
     "leases",
     "deploy",
+    "configmap",
   ]);
   const sources = ["README.md", ...files("docs", ".md"), ...files("examples", ".yaml"), ...files("charts", ".txt")];
   it("every resource name after kubectl exists", () => {
