@@ -45,6 +45,20 @@ function markDigests(table: MarkTable, digests: Uint8Array, time: number): numbe
   return table.markAll(digests, time);
 }
 
+/**
+ * Marks for a recheck: a digest already marked in this run keeps its phase-1 time (so that a referenced chunk
+ * missing from the bucket is still counted), one marked only now gets {@link recheckMarkTime}. Returns new entries.
+ */
+function markDigestsAtRecheck(table: MarkTable, digests: Uint8Array, markTime: number): number {
+  const time = recheckMarkTime(markTime);
+  let added = 0;
+  for (let offset = 0; offset < digests.length; offset += 32) {
+    if (table.timeOf(digests, offset) >= markTime) continue;
+    if (table.mark(digests, offset, time)) added += 1;
+  }
+  return added;
+}
+
 function catalogEntryFor(
   listed: ListedIndex,
   etag: string,
@@ -189,7 +203,8 @@ export async function markIndexes(
           marker.counters.indexFileCount += 1;
           marker.counters.indexDataBytes += index.indexBytes;
         }
-        markDigests(marker.table, index.digests, pass.recheck ? recheckMarkTime(marker.markTime) : marker.markTime);
+        if (pass.recheck) markDigestsAtRecheck(marker.table, index.digests, marker.markTime);
+        else markDigests(marker.table, index.digests, marker.markTime);
       }),
     ),
   );
@@ -213,7 +228,6 @@ export async function markPrunedBases(
   bases: readonly KnownSnapshot[],
   pass: MarkPass = { recheck: false },
 ): Promise<void> {
-  const time = pass.recheck ? recheckMarkTime(marker.markTime) : marker.markTime;
   for (const base of bases) {
     if (base.source !== "cache") continue;
     for (const entry of marker.indexCache.entriesOfGroup(base.groupPath)) {
@@ -223,7 +237,9 @@ export async function markPrunedBases(
         marker.log.warn({ key: entry.key }, "dedup base of a running backup is pruned and its cached index is damaged");
         continue;
       }
-      marker.stats.baseChunksFromCache += markDigests(marker.table, digests, time);
+      marker.stats.baseChunksFromCache += pass.recheck
+        ? markDigestsAtRecheck(marker.table, digests, marker.markTime)
+        : markDigests(marker.table, digests, marker.markTime);
       marker.log.info({ key: entry.key }, "kept the chunks of a pruned snapshot: dedup base of a running backup");
     }
   }

@@ -30,7 +30,7 @@ export interface ProxiedRequest {
 export type Fault =
   | { readonly type: "slowDown" }
   | { readonly type: "reset" }
-  | { readonly type: "status"; readonly status: number; readonly code: string }
+  | { readonly type: "status"; readonly status: number; readonly code: string; readonly afterMs?: number }
   | { readonly type: "delay"; readonly ms: number };
 
 export interface FaultRules {
@@ -231,21 +231,13 @@ export async function startFaultProxy(target: string, rules: FaultRules = {}, se
       incoming.socket.destroy();
       return;
     }
+    if (fault?.type === "status" && fault.afterMs !== undefined && fault.afterMs > 0) {
+      const { afterMs, ...now } = fault;
+      setTimeout(() => answerWith(incoming, outgoing, entry, now), afterMs);
+      return;
+    }
     if (fault?.type === "slowDown" || fault?.type === "status") {
-      const status = fault.type === "slowDown" ? 503 : fault.status;
-      const code = fault.type === "slowDown" ? "SlowDown" : fault.code;
-      incoming.resume();
-      const body = method === "HEAD" ? "" : errorXml(code, "injected by the fault proxy");
-      const date = new Date(Date.now() + (current.clockShiftMs ?? 0)).toUTCString();
-      outgoing.writeHead(status, {
-        "content-type": "application/xml",
-        "content-length": Buffer.byteLength(body),
-        date,
-      });
-      outgoing.end(body, () => {
-        entry.doneMs = Date.now();
-        entry.status = status;
-      });
+      answerWith(incoming, outgoing, entry, fault);
       return;
     }
     if (fault?.type === "delay") {
@@ -253,6 +245,25 @@ export async function startFaultProxy(target: string, rules: FaultRules = {}, se
       return;
     }
     forward(incoming, outgoing, entry, active);
+  };
+
+  /** Answers with an S3 error without asking the server. */
+  const answerWith = (
+    incoming: IncomingMessage,
+    outgoing: ServerResponse,
+    entry: LoggedRequest,
+    fault: Extract<Fault, { type: "slowDown" | "status" }>,
+  ) => {
+    const status = fault.type === "slowDown" ? 503 : fault.status;
+    const code = fault.type === "slowDown" ? "SlowDown" : fault.code;
+    incoming.resume();
+    const body = entry.method === "HEAD" ? "" : errorXml(code, "injected by the fault proxy");
+    const date = new Date(Date.now() + (proxy.rules.clockShiftMs ?? 0)).toUTCString();
+    outgoing.writeHead(status, { "content-type": "application/xml", "content-length": Buffer.byteLength(body), date });
+    outgoing.end(body, () => {
+      entry.doneMs = Date.now();
+      entry.status = status;
+    });
   };
 
   const server: Server = createServer(handle);

@@ -238,7 +238,8 @@ for (const server of servers) {
         if (request.kind === "deleteObjects") return { type: "delay", ms: 700 };
         if (request.kind !== "list" || request.query.get("prefix") !== "s/.chunks/") return undefined;
         chunkListings += 1;
-        return chunkListings === 4 ? { type: "status", status: 403, code: "AccessDenied" } : undefined;
+        // The second range's listing fails while the first range's round is deleting (the sweep waits for a page).
+        return chunkListings === 2 ? { type: "status", status: 403, code: "AccessDenied", afterMs: 400 } : undefined;
       };
       const proxy = await startFaultProxy(server.endpoint, { plan });
       try {

@@ -16,7 +16,7 @@ import {
   seed,
   tempCacheDir,
 } from "../../support/engine.ts";
-import { startFaultProxy } from "../../support/fault-proxy.ts";
+import { type Fault, type FaultRules, startFaultProxy } from "../../support/fault-proxy.ts";
 import { s3TestServers } from "../../support/s3-servers.ts";
 
 const servers = await s3TestServers();
@@ -48,8 +48,17 @@ for (const server of servers) {
         waves: seeded.report.waves,
       });
 
-    test("SlowDown and resets on every kind of request: retried, and the counters still equal the oracle", async () => {
-      const proxy = await startFaultProxy(server.endpoint, { slowDownRate: 0.15, resetRate: 0.05 });
+    test("SlowDown, resets and 500s on every kind of request: retried, and the counters still equal the oracle", async () => {
+      // Deterministic: every third request of each kind gets a fault, cycling SlowDown → reset → 500, so every run
+      // injects each fault into listings, reads, writes and DeleteObjects alike.
+      const cycle: Fault[] = [
+        { type: "slowDown" },
+        { type: "reset" },
+        { type: "status", status: 500, code: "InternalError" },
+      ];
+      const plan: FaultRules["plan"] = (request) =>
+        request.kindSeq % 3 === 2 ? cycle[Math.floor(request.kindSeq / 3) % cycle.length] : undefined;
+      const proxy = await startFaultProxy(server.endpoint, { plan });
       try {
         const now = nowBetweenWaves(seeded.report, GRACE);
         const report = await runEngine(
@@ -60,11 +69,16 @@ for (const server of servers) {
             cacheDir: tempCacheDir("faults"),
             graceSeconds: GRACE,
             now,
-            deleteBatchSize: 50,
+            deleteBatchSize: 20,
             listConcurrency: 4,
           },
         );
-        assert.ok(proxy.injected.slowDown > 0 && proxy.injected.reset > 0, JSON.stringify(proxy.injected));
+        for (const kind of ["list", "get", "put", "deleteObjects"] as const) {
+          const injected = proxy.injectedByKind[kind];
+          for (const fault of ["slowDown", "reset", "status"]) {
+            assert.ok((injected[fault] ?? 0) >= 1, `${kind} got no ${fault}: ${JSON.stringify(proxy.injectedByKind)}`);
+          }
+        }
         assert.equal(report.result, "succeeded", report.message);
         const expected = expectationAt(now);
         assert.deepEqual(report.counters, expected.counters);
@@ -96,7 +110,7 @@ for (const server of servers) {
         maxBackupDurationSeconds: 48 * 3600,
         waves: own.report.waves,
       });
-      const failing = new Set([...expected.removedKeys].slice(0, 3));
+      const failing = new Set([...expected.removedKeys].filter((key) => !key.endsWith(".bad")).slice(0, 3));
       const proxy = await startFaultProxy(server.endpoint, { failDeleteKeys: (key) => failing.has(key) });
       try {
         const report = await runEngine(
@@ -111,6 +125,12 @@ for (const server of servers) {
           report.counters.removedChunks + report.counters.removedBad,
           expected.removedKeys.size - 3,
           "unconfirmed deletions are not counted",
+        );
+        assert.equal(report.heldBack.deleteFailed, 3, "failed deletions are reported in the compact result too");
+        assert.equal(
+          report.counters.diskChunks,
+          expected.counters.diskChunks + 3,
+          "a chunk whose deletion failed is counted where it lies (on disk)",
         );
         const remaining = await allKeys(s3, `${store}/`);
         for (const key of expected.keptKeys) assert.ok(remaining.has(key), `${key} must survive`);

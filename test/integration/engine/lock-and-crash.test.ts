@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { DatastoreLock, LockBusyError } from "../../../src/engine/lock.ts";
 import { expectedOutcome } from "../../../src/seed/index.ts";
 import { allKeys, freshBucketContext, nowBetweenWaves, runEngine, seed, tempCacheDir } from "../../support/engine.ts";
+import { eventually } from "../../support/eventually.ts";
 import { s3TestServers } from "../../support/s3-servers.ts";
 
 const servers = await s3TestServers();
@@ -67,9 +68,16 @@ for (const server of servers) {
         const stale = await DatastoreLock.acquire(s3, { store: "s", owner: "stale", leaseMs: 10_000 });
         // Simulate a frozen holder: no renewals, the lease runs out.
         (stale as unknown as { stopRenewal(): void }).stopRenewal();
-        await delay(10_500);
-        const next = await DatastoreLock.acquire(s3, { store: "s", owner: "next", leaseMs: 60_000 });
+        const next = await eventually(
+          "the lease to run out",
+          () => DatastoreLock.acquire(s3, { store: "s", owner: "next", leaseMs: 60_000 }).catch(() => undefined),
+          30_000,
+          250,
+        );
+        assert.ok(Date.now() >= stale.record.expiresAtMs, "taken over only once the lease ran out");
         assert.equal(next.record.generation, stale.record.generation + 1);
+        // Its former holder stops before the next batch, without asking the bucket (synchronous check).
+        assert.throws(() => stale.checkHeld(), /expired|taken over/);
         await assert.rejects(stale.assertHeld(), /expired|taken over/);
         await next.release();
       } finally {
@@ -99,6 +107,11 @@ for (const server of servers) {
         });
         const before = await allKeys(s3, "s/.chunks/");
         const cacheDir = tempCacheDir("crash");
+        // A completed run first (at the wall clock: nothing is old enough to go): it leaves a marker cache.
+        const completed = await runEngine(s3, server, { store: "s", cacheDir, graceSeconds: GRACE });
+        assert.equal(completed.result, "succeeded", completed.message);
+        assert.equal(completed.counters.removedChunks + completed.counters.removedBad, 0);
+        assert.equal(completed.markerCache.status, "missing");
         const child = spawn(
           process.execPath,
           [
@@ -119,7 +132,7 @@ for (const server of servers) {
             now.toISOString(),
             "--allow-future-now",
             "--lock-lease",
-            "10s",
+            "20s",
             "--delete-batch-size",
             "10",
             "--delete-concurrency",
@@ -154,7 +167,14 @@ for (const server of servers) {
         const blocked = await runEngine(s3, server, { store: "s", cacheDir, graceSeconds: GRACE, now });
         assert.equal(blocked.result, "lock-busy", "the killed run's lease is still live");
 
-        await delay(10_500);
+        // Its lease runs out (at most 20 s after its last renewal): then the lock can be taken over.
+        const free = await eventually(
+          "the killed run's lease to run out",
+          () => DatastoreLock.acquire(s3, { store: "s", owner: "probe", leaseMs: 10_000 }).catch(() => undefined),
+          40_000,
+          500,
+        );
+        await free.release();
         const rerun = await runEngine(s3, server, {
           store: "s",
           cacheDir,
@@ -163,6 +183,11 @@ for (const server of servers) {
           lockLeaseSeconds: 30,
         });
         assert.equal(rerun.result, "succeeded", rerun.message);
+        // What a killed run leaves in the cache directory: the index files (the rerun downloads no index) and the
+        // marker cache of the last completed run, untouched (a run writes its marker cache only when it completes).
+        assert.equal(rerun.markerCache.status, "loaded", rerun.markerCache.reason);
+        assert.equal(rerun.indexCache.misses, 0, "every index came from the cache");
+        assert.equal(rerun.indexCache.hits, rerun.counters.indexFileCount);
         const final = await allKeys(s3, "s/.chunks/");
         for (const key of expected.keptKeys) assert.ok(final.has(key), `${key} survived`);
         for (const key of expected.removedKeys) assert.ok(!final.has(key), `${key} collected by the rerun`);

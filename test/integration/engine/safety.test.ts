@@ -3,6 +3,7 @@
  * removed from the engine.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -11,7 +12,8 @@ import { MARKER_CACHE_FILE } from "../../../src/engine/marker-cache.ts";
 import { getObjectBytes, putObject } from "../../../src/s3/index.ts";
 import { expectedOutcome } from "../../../src/seed/index.ts";
 import { allKeys, freshBucketContext, nowBetweenWaves, runEngine, seed, tempCacheDir } from "../../support/engine.ts";
-import { deleteKeys, putChunks, putSnapshot, snapshotRef } from "../../support/handmade-store.ts";
+import { startFaultProxy } from "../../support/fault-proxy.ts";
+import { deleteKeys, type HandmadeChunk, putChunks, putSnapshot, snapshotRef } from "../../support/handmade-store.ts";
 import { s3TestServers } from "../../support/s3-servers.ts";
 
 const servers = await s3TestServers();
@@ -192,6 +194,126 @@ for (const server of servers) {
         assert.deepEqual(acknowledged.counters, expected.counters);
         const after = await allKeys(s3);
         for (const key of expected.removedKeys) assert.ok(!after.has(key));
+      } finally {
+        s3.close();
+      }
+    });
+
+    test("a snapshot cached while running, finished and pruned later, stays the base of a running backup", async () => {
+      const s3 = await freshBucketContext(server, "stalebase");
+      try {
+        const upload = nowSeconds();
+        const now = upload + 30 * HOUR;
+        const base = await putChunks(s3, "s", "base", 5);
+        // Run 1 sees the base snapshot still running: the index cache records it as unfinished.
+        const baseRef = snapshotRef("100", now - HOUR);
+        const baseKeys = await putSnapshot(s3, "s", baseRef, base, { finished: false });
+        const cacheDir = tempCacheDir("stalebase");
+        const first = await runEngine(s3, server, { store: "s", cacheDir, now: new Date(now * 1000) });
+        assert.equal(first.result, "succeeded", first.message);
+        assert.deepEqual(first.runningBackups.length, 1);
+        // Then, with no run in between: it finishes, the next backup of the group starts on it, and it is pruned.
+        await putSnapshot(s3, "s", baseRef, [], { finished: true });
+        await putSnapshot(s3, "s", snapshotRef("100", now - 10 * 60), [], { finished: false });
+        await deleteKeys(
+          s3,
+          [...baseKeys, ...(await allKeys(s3, "s/.cnt/vm/100/"))].filter((key) => key.includes(baseRef.snapshotTime)),
+        );
+        removeMarkerCaches(cacheDir);
+        const second = await runEngine(s3, server, { store: "s", cacheDir, now: new Date((now + 60) * 1000) });
+        assert.equal(second.result, "succeeded", second.message);
+        assert.equal(second.heldBack.runningBackupBase, 5, "the remembered base was marked");
+        const remaining = await allKeys(s3, "s/.chunks/");
+        for (const chunk of base) assert.ok(remaining.has(chunk.key), `${chunk.key} is the running backup's base`);
+      } finally {
+        s3.close();
+      }
+    });
+
+    test(".in-use written while the run deletes: the next round deletes nothing, the run reports it", async () => {
+      const s3 = await freshBucketContext(server, "inusemid");
+      const proxy = await startFaultProxy(server.endpoint);
+      try {
+        const upload = nowSeconds();
+        const garbage = await putChunks(s3, "s", "garbage", 40);
+        let rounds = 0;
+        let attachedAt = Number.POSITIVE_INFINITY;
+        const report = await runEngine(
+          s3,
+          { ...server, endpoint: proxy.endpoint },
+          {
+            store: "s",
+            cacheDir: tempCacheDir("inusemid"),
+            now: new Date((upload + 30 * HOUR) * 1000),
+            roundSize: 5,
+            deleteBatchSize: 5,
+            listConcurrency: 2,
+          },
+          {
+            beforeRecheck: async () => {
+              rounds += 1;
+              if (rounds !== 2) return;
+              await putObject(s3, inUseKey("s"), JSON.stringify({ hostname: "pbs-late" }));
+              attachedAt = Date.now();
+            },
+          },
+        );
+        assert.ok(rounds >= 3, `several rounds (${rounds})`);
+        const deletes = proxy.log.filter((entry) => entry.kind === "deleteObjects");
+        assert.ok(
+          deletes.some((entry) => entry.arrivedMs < attachedAt),
+          "the first round deleted",
+        );
+        assert.equal(deletes.filter((entry) => entry.arrivedMs >= attachedAt).length, 0, "nothing after attaching");
+        assert.equal(report.result, "aborted", report.message);
+        assert.match(report.message ?? "", /pbs-late/);
+        assert.deepEqual(report.inUse, { host: "pbs-late", acknowledged: false });
+        // As for a datastore attached from the start, the counters say what a run would remove; heldBack.inUse is
+        // the part of it that was not deleted.
+        const remaining = await allKeys(s3, "s/.chunks/");
+        assert.equal(report.counters.removedChunks, garbage.length);
+        assert.equal(report.heldBack.inUse, remaining.size, "what it would still delete is reported");
+        assert.ok(remaining.size > 0 && remaining.size < garbage.length);
+      } finally {
+        await proxy.close();
+        s3.close();
+      }
+    });
+
+    test("recheck bookkeeping: indexes counted once, chunks listed before a recheck marked them are not missing", async () => {
+      const s3 = await freshBucketContext(server, "recount");
+      try {
+        const upload = nowSeconds();
+        const now = upload + 30 * HOUR;
+        const [kept] = await putChunks(s3, "s", "kept", 1);
+        const [reused] = await putChunks(s3, "s", "reused", 1);
+        const garbage = await putChunks(s3, "s", "garbage", 4);
+        // A digest referenced by the index but absent from the bucket: the one truly missing chunk.
+        const absent: HandmadeChunk = { digest: createHash("sha256").update("absent").digest(), key: "" };
+        const ref = snapshotRef("100", now - 40 * HOUR);
+        await putSnapshot(s3, "s", ref, [kept!, absent], { finished: true });
+        let rewritten = false;
+        const report = await runEngine(
+          s3,
+          server,
+          { store: "s", cacheDir: tempCacheDir("recount"), now: new Date(now * 1000), listConcurrency: 1 },
+          {
+            beforeRecheck: async () => {
+              if (rewritten) return;
+              rewritten = true;
+              // The same index, rewritten mid-run (new ETag) to also reference a chunk already listed as garbage.
+              await putSnapshot(s3, "s", ref, [kept!, absent, reused!], { finished: true });
+            },
+          },
+        );
+        assert.equal(report.result, "succeeded", report.message);
+        assert.equal(report.counters.indexFileCount, 1, "the rewritten index counts once");
+        assert.equal(report.counters.indexDataBytes, 2 * 4096, "with the size it had in phase 1");
+        assert.equal(report.missingChunks, 1, "only the absent chunk is missing");
+        assert.equal(report.heldBack.recheck, 1);
+        const remaining = await allKeys(s3, "s/.chunks/");
+        assert.ok(remaining.has(kept!.key) && remaining.has(reused!.key));
+        for (const chunk of garbage) assert.ok(!remaining.has(chunk.key));
       } finally {
         s3.close();
       }
