@@ -62,3 +62,35 @@ describe("a server that ignores StartAfter", () => {
     assert.equal(within.reachedBound, true);
   });
 });
+
+describe("listPages against a server that ignores StartAfter (a stub client: the error path only)", () => {
+  test("the keys it sends back at or before StartAfter never reach the caller", async () => {
+    const { listPages } = await import("../../../src/s3/list.ts");
+    const sent: unknown[] = [];
+    const contents = ["p/00", "p/3f", "p/40", "p/41", "p/7f", "p/80", "p/81"].map((Key) => ({
+      Key,
+      Size: 1,
+      LastModified: new Date(0),
+      ETag: '"e"',
+    }));
+    const s3 = {
+      bucket: "b",
+      client: {
+        send: async (command: { input: unknown }) => {
+          sent.push(command.input);
+          return { Contents: contents, IsTruncated: false };
+        },
+      },
+    } as unknown as Parameters<typeof listPages>[0];
+    const keys: string[] = [];
+    for await (const page of listPages(s3, {
+      prefix: "p/",
+      range: { startAfter: "p/40", through: "p/80" },
+      parser: "sdk",
+    })) {
+      keys.push(...page.objects.map((object) => object.key));
+    }
+    assert.equal((sent[0] as { StartAfter?: string }).StartAfter, "p/40", "StartAfter was asked for");
+    assert.deepEqual(keys, ["p/41", "p/7f", "p/80"]);
+  });
+});
