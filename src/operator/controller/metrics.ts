@@ -1,5 +1,33 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-import { RUN_OUTCOMES, type RunRecord } from "../../api/status.ts";
+import { type GarbageCollectionStatus, RUN_OUTCOMES, type RunRecord } from "../../api/status.ts";
+
+export interface StatusGauges {
+  status: GarbageCollectionStatus;
+  /** metadata.creationTimestamp (RFC 3339): the staleness baseline of a resource that never succeeded. */
+  creationTimestamp?: string;
+}
+
+function isTrue(status: GarbageCollectionStatus, type: string): boolean {
+  return status.conditions?.some((condition) => condition.type === type && condition.status === "True") ?? false;
+}
+
+/** The counters of the latest run that has them: lastRun, else the newest history entry with counters. */
+export function latestCounters(
+  status: GarbageCollectionStatus,
+):
+  | { removedBytes: number; removedChunks: number; pendingBytes: number; pendingChunks: number; diskBytes?: number }
+  | undefined {
+  const counters = status.lastRun?.counters;
+  if (counters) return counters;
+  const entry = status.history?.find((e) => e.removedBytes !== undefined && e.pendingBytes !== undefined);
+  if (!entry) return undefined;
+  return {
+    removedBytes: entry.removedBytes ?? 0,
+    removedChunks: entry.removedChunks ?? 0,
+    pendingBytes: entry.pendingBytes ?? 0,
+    pendingChunks: entry.pendingChunks ?? 0,
+  };
+}
 
 /**
  * The operator's Prometheus metrics, in a registry of its own (several operators may live in one test process).
@@ -62,7 +90,9 @@ export class OperatorMetrics {
   });
   readonly lastSuccess = new Gauge({
     name: "chunkgc_last_success_timestamp_seconds",
-    help: "Completion time of the latest successful run (Unix seconds).",
+    help:
+      "Completion time of the latest successful run (Unix seconds); the resource's creation time while none has " +
+      "succeeded, so that staleness alerts cover resources that never succeeded.",
     labelNames: [...RESOURCE],
     registers: [this.registry],
   });
@@ -75,6 +105,30 @@ export class OperatorMetrics {
   readonly blocked = new Gauge({
     name: "chunkgc_blocked",
     help: "1 while a due run waits for its datastore's lock.",
+    labelNames: [...RESOURCE],
+    registers: [this.registry],
+  });
+  readonly activeRunStart = new Gauge({
+    name: "chunkgc_active_run_start_timestamp_seconds",
+    help: "Start of the run in progress (Unix seconds); absent while no run is in progress.",
+    labelNames: [...RESOURCE],
+    registers: [this.registry],
+  });
+  readonly activeRunCannotStart = new Gauge({
+    name: "chunkgc_active_run_cannot_start",
+    help: "1 while the run in progress cannot start (image pull, configuration, scheduling, pod creation).",
+    labelNames: [...RESOURCE],
+    registers: [this.registry],
+  });
+  readonly skippedSlots = new Gauge({
+    name: "chunkgc_skipped_slots",
+    help: "Schedule slots skipped in total (status.skippedSlots).",
+    labelNames: [...RESOURCE],
+    registers: [this.registry],
+  });
+  readonly stalled = new Gauge({
+    name: "chunkgc_stalled",
+    help: "1 while the resource is Stalled (invalid spec, repeated failures).",
     labelNames: [...RESOURCE],
     registers: [this.registry],
   });
@@ -110,33 +164,44 @@ export class OperatorMetrics {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
   }
 
-  /** A run was recorded in a status for the first time. */
+  /** A run was recorded in a status for the first time (counters and durations; the gauges follow the status). */
   recordRun(namespace: string, name: string, record: RunRecord): void {
     const labels = { namespace, name };
     this.runs.inc({ ...labels, result: record.result });
     this.runDuration.observe({ ...labels, result: record.result }, record.durationSeconds);
-    if (record.counters) {
-      this.removedBytes.set(labels, record.counters.removedBytes);
-      this.removedChunks.set(labels, record.counters.removedChunks);
-      this.pendingBytes.set(labels, record.counters.pendingBytes);
-      this.pendingChunks.set(labels, record.counters.pendingChunks);
-      this.diskBytes.set(labels, record.counters.diskBytes);
-    }
     for (const [kind, count] of Object.entries(record.requests ?? {})) {
       if (count > 0) this.s3Requests.inc({ ...labels, kind }, count);
     }
   }
 
-  /** Gauges that mirror the status. */
-  observeStatus(
-    namespace: string,
-    name: string,
-    status: { lastSuccessfulTime?: string; consecutiveFailures?: number; blocked: boolean },
-  ): void {
+  /**
+   * Gauges that mirror the status, set on every reconcile: after a restart or a leader change they come back from
+   * the status alone, without waiting for the next run.
+   */
+  observeStatus(namespace: string, name: string, view: StatusGauges): void {
     const labels = { namespace, name };
-    if (status.lastSuccessfulTime) this.lastSuccess.set(labels, Date.parse(status.lastSuccessfulTime) / 1000);
-    this.consecutiveFailures.set(labels, status.consecutiveFailures ?? 0);
-    this.blocked.set(labels, status.blocked ? 1 : 0);
+    const latest = latestCounters(view.status);
+    if (latest) {
+      this.removedBytes.set(labels, latest.removedBytes);
+      this.removedChunks.set(labels, latest.removedChunks);
+      this.pendingBytes.set(labels, latest.pendingBytes);
+      this.pendingChunks.set(labels, latest.pendingChunks);
+      if (latest.diskBytes !== undefined) this.diskBytes.set(labels, latest.diskBytes);
+    }
+    const success = view.status.lastSuccessfulTime ?? view.creationTimestamp;
+    if (success !== undefined) this.lastSuccess.set(labels, Date.parse(success) / 1000);
+    this.consecutiveFailures.set(labels, view.status.consecutiveFailures ?? 0);
+    this.blocked.set(labels, isTrue(view.status, "Blocked") ? 1 : 0);
+    this.stalled.set(labels, isTrue(view.status, "Stalled") ? 1 : 0);
+    this.skippedSlots.set(labels, view.status.skippedSlots ?? 0);
+    const active = view.status.activeRun;
+    if (active) {
+      this.activeRunStart.set(labels, Date.parse(active.startTime) / 1000);
+      this.activeRunCannotStart.set(labels, active.phase === "CannotStart" ? 1 : 0);
+    } else {
+      this.activeRunStart.remove(labels);
+      this.activeRunCannotStart.remove(labels);
+    }
   }
 
   /** The resource is gone: drop its series. */
@@ -151,6 +216,10 @@ export class OperatorMetrics {
       this.lastSuccess,
       this.consecutiveFailures,
       this.blocked,
+      this.stalled,
+      this.skippedSlots,
+      this.activeRunStart,
+      this.activeRunCannotStart,
     ]) {
       metric.remove(labels);
     }

@@ -572,10 +572,10 @@ export class Reconciler {
     for (const note of draft.notes) await this.#o.recorder.record(regarding, note);
     for (const record of draft.recorded) this.#o.metrics.recordRun(namespace, name, record);
     if (next) {
+      const created = toDate(meta.creationTimestamp);
       this.#o.metrics.observeStatus(namespace, name, {
-        ...(next.lastSuccessfulTime ? { lastSuccessfulTime: next.lastSuccessfulTime } : {}),
-        ...(next.consecutiveFailures !== undefined ? { consecutiveFailures: next.consecutiveFailures } : {}),
-        blocked: findCondition(next, "Blocked")?.status === "True",
+        status: next,
+        ...(created ? { creationTimestamp: created.toISOString() } : {}),
       });
     }
   }
