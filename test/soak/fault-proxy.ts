@@ -42,6 +42,11 @@ export interface SoakProxy {
   readonly log: readonly ProxyLogEntry[];
   /** Called once, synchronously, when the Nth request (1-based) arrives, before it is handled. */
   onRequest(n: number, trigger: () => void): void;
+  /**
+   * A new run behind the same address (the engine's caches are keyed by endpoint, so a round keeps its proxy): new
+   * faults and seed; counts, log and triggers start from zero.
+   */
+  reset(plan: FaultPlan, seed: number): void;
   close(): Promise<void>;
 }
 
@@ -80,9 +85,10 @@ function failSomeDeleted(xml: string, random: () => number, onFail: () => void):
   });
 }
 
-export async function startSoakProxy(target: string, plan: FaultPlan, seed: number): Promise<SoakProxy> {
+export async function startSoakProxy(target: string, initialPlan: FaultPlan, seed: number): Promise<SoakProxy> {
   const targetUrl = new URL(target);
-  const random = seededRandom(seed);
+  let plan = initialPlan;
+  let random = seededRandom(seed);
   const injected = emptyFaultCounts();
   const log: ProxyLogEntry[] = [];
   let requests = 0;
@@ -179,6 +185,14 @@ export async function startSoakProxy(target: string, plan: FaultPlan, seed: numb
     log,
     onRequest(n, trigger) {
       triggers.set(n, trigger);
+    },
+    reset(next, nextSeed) {
+      plan = next;
+      random = seededRandom(nextSeed);
+      Object.assign(injected, emptyFaultCounts());
+      log.length = 0;
+      requests = 0;
+      triggers.clear();
     },
     close: () =>
       new Promise<void>((resolve) => {

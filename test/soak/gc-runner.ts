@@ -18,6 +18,8 @@ export const LOCK_LEASE_SECONDS = 10;
 export interface GcSpec {
   readonly server: S3TestServer;
   readonly proxy: SoakProxy;
+  /** The endpoint the engine's caches are keyed by: the round's own proxy, also for a racer or a taker. */
+  readonly identityEndpoint: string;
   readonly bucket: string;
   readonly store: string;
   readonly cacheDir: string;
@@ -62,7 +64,7 @@ export async function runInProcess(spec: GcSpec): Promise<GcOutcome> {
   try {
     const report = (await runGc(
       s3,
-      { endpoint: spec.proxy.endpoint, bucket: spec.bucket, store: spec.store },
+      { endpoint: spec.identityEndpoint, bucket: spec.bucket, store: spec.store },
       {
         store: spec.store,
         cacheDir: spec.cacheDir,

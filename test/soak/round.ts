@@ -123,13 +123,16 @@ export async function playRound(ctx: SoakContext, prepared: PreparedRound): Prom
   const figures = ctx.figures;
   const writer = new PbsWriter(model, ctx.io, figures.writer);
   const cacheDir = mkdtempSync(join(ctx.workDir, "cache-"));
+  // One proxy, one address for the whole round: the engine keys its caches by endpoint.
+  const proxy = await startSoakProxy(ctx.server.endpoint, NO_FAULTS, seed);
   const records: RunRecord[] = [];
   try {
     for (const backup of scenario.startBackups) await writer.start(backup.pick, backup.newChunks, backup.reuse);
     for (const [i, shape] of scenario.runs.entries()) {
-      records.push(await playRun(ctx, prepared, writer, cacheDir, i, shape));
+      records.push(await playRun(ctx, prepared, writer, proxy, cacheDir, i, shape));
     }
   } finally {
+    await proxy.close();
     rmSync(cacheDir, { recursive: true, force: true });
   }
   figures.rounds += 1;
@@ -145,6 +148,7 @@ async function playRun(
   ctx: SoakContext,
   prepared: PreparedRound,
   writer: PbsWriter,
+  proxy: SoakProxy,
   cacheDir: string,
   i: number,
   shape: RunShape,
@@ -158,14 +162,16 @@ async function playRun(
   const deleteNothing = shape.dryRun || model.inUse;
   const runningDuring = writer.beginRun();
   const plan = shape.faultRate > 0 ? { rate: shape.faultRate, kinds: shape.faultKinds, slowMs: 800 } : NO_FAULTS;
-  const proxy = await startSoakProxy(ctx.server.endpoint, plan, (seed * 131 + i * 7) >>> 0);
+  proxy.reset(plan, (seed * 131 + i * 7) >>> 0);
   const extraProxies: SoakProxy[] = [];
-  const spec = (p: SoakProxy, owner: string, dir = cacheDir): GcSpec => ({
+  // A racer or a taker talks through a proxy of its own (whose log is its own) but shares the round's caches.
+  const spec = (p: SoakProxy, owner: string): GcSpec => ({
     server: ctx.server,
     proxy: p,
+    identityEndpoint: proxy.endpoint,
     bucket: ctx.io.bucket,
     store: model.store,
-    cacheDir: dir,
+    cacheDir,
     dryRun: shape.dryRun,
     deleteBatchSize: shape.deleteBatchSize,
     roundSize: shape.roundSize,
@@ -184,14 +190,14 @@ async function playRun(
     }
   })();
 
-  // A racing GC with its own proxy and cache (a second pod on another volume): one of the two waits for the lock.
+  // A racing GC (in-process, its own proxy, the same caches): one of the two waits for the lock.
   const racer = shape.racer
     ? (async () => {
         figures.racers += 1;
         await delay(Math.floor(((seed % 97) / 97) * expected * 0.5));
         const p = await startSoakProxy(ctx.server.endpoint, NO_FAULTS, seed + 1);
         extraProxies.push(p);
-        return runInProcess(spec(p, `racer-${seed}-${i}`, mkdtempSync(join(ctx.workDir, "racer-"))));
+        return runInProcess(spec(p, `racer-${seed}-${i}`));
       })()
     : undefined;
 
@@ -224,7 +230,7 @@ async function playRun(
           await delay(LOCK_LEASE_SECONDS * 1000 + 1500);
           const p = await startSoakProxy(ctx.server.endpoint, NO_FAULTS, seed + 2);
           extraProxies.push(p);
-          const taker = runInProcess(spec(p, `taker-${seed}-${i}`, mkdtempSync(join(ctx.workDir, "taker-"))));
+          const taker = runInProcess(spec(p, `taker-${seed}-${i}`));
           if (!event.wakeDuringTakeover) await taker;
           lateWindow = { from: Date.now(), held: heldLockBefore(proxy, model.store, stoppedAt) };
           control?.resume();
@@ -291,7 +297,7 @@ async function playRun(
     figures.results[`racer:${racerOutcome.result}`] = (figures.results[`racer:${racerOutcome.result}`] ?? 0) + 1;
   for (const p of [proxy, ...extraProxies]) {
     for (const [kind, count] of Object.entries(p.injected)) figures.faults[kind as keyof FaultCounts] += count;
-    await p.close();
+    if (p !== proxy) await p.close();
   }
   if (outcome.result === "crashed") {
     ctx.report(`round seed ${seed} run ${i}: the engine crashed without a report: ${outcome.message}`);
