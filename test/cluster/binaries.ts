@@ -7,7 +7,15 @@ import { accessSync, constants, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
 
-export type BinaryName = "etcd" | "kube-apiserver" | "kube-controller-manager" | "kubectl" | "helm";
+export type BinaryName =
+  | "etcd"
+  | "kube-apiserver"
+  | "kube-controller-manager"
+  | "kube-scheduler"
+  | "kubelet"
+  | "kube-proxy"
+  | "kubectl"
+  | "helm";
 
 export class MissingBinaryError extends Error {
   readonly binary: BinaryName;
@@ -25,6 +33,9 @@ export interface Versions {
   readonly kube: string;
   readonly etcd: string;
   readonly helm: string;
+  readonly localPathProvisioner: string;
+  readonly pause: string;
+  readonly npm: string;
 }
 
 /** The versions pinned in test/cluster/versions.env. */
@@ -40,12 +51,33 @@ export function pinnedVersions(): Versions {
     if (!value) throw new Error(`versions.env has no ${key}`);
     return value;
   };
-  return { kube: get("KUBE_VERSION"), etcd: get("ETCD_VERSION"), helm: get("HELM_VERSION") };
+  return {
+    kube: get("KUBE_VERSION"),
+    etcd: get("ETCD_VERSION"),
+    helm: get("HELM_VERSION"),
+    localPathProvisioner: get("LOCAL_PATH_PROVISIONER_VERSION"),
+    pause: get("PAUSE_VERSION"),
+    npm: get("NPM_VERSION"),
+  };
+}
+
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.CHUNKGC_CACHE ?? join(homedir(), ".cache", "chunkgc");
+}
+
+/** A file scripts/install.d/40-node.sh makes; throws naming the step when it is missing. */
+export function installedFile(relative: string, env: NodeJS.ProcessEnv = process.env): string {
+  const path = join(cacheDir(env), relative);
+  try {
+    accessSync(path, constants.R_OK);
+  } catch {
+    throw new Error(`${path} is missing; run \`bash scripts/install.d/40-node.sh\` (or \`make test\`) first`);
+  }
+  return path;
 }
 
 export function cacheBinDir(env: NodeJS.ProcessEnv = process.env): string {
-  const cache = env.CHUNKGC_CACHE ?? join(homedir(), ".cache", "chunkgc");
-  return join(cache, `kube-${pinnedVersions().kube}`, "bin");
+  return join(cacheDir(env), `kube-${pinnedVersions().kube}`, "bin");
 }
 
 function executable(path: string): boolean {

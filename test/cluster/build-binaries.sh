@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds the binaries of the test control plane from the Go module proxy when they are missing, into
+# Builds the binaries of the test cluster from the Go module proxy when they are missing, into
 # ${CHUNKGC_CACHE:-$HOME/.cache/chunkgc}/kube-<version>/bin (outside the work tree); warm runs do nothing.
-#   kube-apiserver, kube-controller-manager, kubectl
+#   kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl
 #                                            k8s.io/kubernetes (staging modules pinned to the k8s.io/* v0.x release)
 #   etcd                                     go.etcd.io/etcd/server/v3 through its etcdmain package
 #   helm                                     helm.sh/helm/v3/cmd/helm

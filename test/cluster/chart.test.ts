@@ -3,12 +3,13 @@
  * Pod Security "restricted", the CRD is established with the chart's schema, the objects exist, and
  * SubjectAccessReviews show that the operator's ServiceAccount may do exactly what it needs (where it needs it) and
  * the run ServiceAccount nothing at all; upgrade turns on leader election, uninstall keeps the CRD. The Deployment's
- * pod (run by the node agent, talking to the apiserver as its ServiceAccount) becomes Ready and serves /readyz, and
- * with only the namespaced Role it reconciles a GarbageCollection: status, events, claim, Job, Lease taken and deleted.
+ * pod runs the image built from the Dockerfile on the real node with the chart's probes, talks to the apiserver with
+ * in-cluster configuration as its ServiceAccount, becomes Ready and serves /readyz and /metrics behind the chart's
+ * metrics Service; with only the namespaced Role it reconciles a GarbageCollection: status, events, claim, a Job whose
+ * pod really runs, Lease taken and deleted.
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -24,7 +25,7 @@ import {
   setHeaderOptions,
   type V1Pod,
 } from "@kubernetes/client-node";
-import { parse, stringify } from "yaml";
+import { parse } from "yaml";
 import { CRD_FILE } from "../../src/api/crd.ts";
 import { API_VERSION, CRD_NAME, GROUP, PLURAL } from "../../src/api/index.ts";
 import { isNotFound } from "../../src/operator/controller/kube-api.ts";
@@ -45,20 +46,6 @@ const coordination = cluster.kubeConfig.makeApiClient(CoordinationV1Api);
 const MERGE_PATCH = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-/** A TCP port free right now on loopback: the node agent runs pods in the host's network, so 8080 may be taken. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
-}
-
 const release = `cgc-${Math.random().toString(36).slice(2, 7)}`;
 const fullname = `${release}-chunkgc`;
 const helmGlobal = () => ["--kubeconfig", cluster.kubeconfigPath];
@@ -69,7 +56,7 @@ after(async () => {
   for (const { release, namespace } of installed) {
     await helm(["uninstall", release, "--namespace", namespace, "--wait", ...helmGlobal()]).catch(() => {});
   }
-  // The pods go after their Deployment (garbage collector, then the node agent): wait, so that no operator of ours
+  // The pods go after their Deployment (garbage collector, then the kubelet): wait, so that no operator of ours
   // still reconciles when the next test file starts its own.
   await Promise.all(
     [...uninstalled, ...installed].map(({ release, namespace }) =>
@@ -79,69 +66,20 @@ after(async () => {
     ),
   );
 });
-/**
- * Values every install here needs: the node agent runs only the chunkgc repository and refuses probes. It also runs
- * containers as host processes, so the in-cluster config's fixed paths (/var/run/secrets/kubernetes.io/serviceaccount)
- * do not exist for them; the agent rewrites env values that name mounted paths, though. So the operator gets a
- * kubeconfig (ConfigMap, see harnessKubeconfig) whose exec credential prints the pod's own projected ServiceAccount
- * token, found through SA_TOKEN_FILE: it talks to the apiserver as its ServiceAccount, with the chart's RBAC, as it
- * would in a real cluster.
- */
-function clusterValues(port: number, more: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    image: { repository: "chunkgc", tag: "dev" },
-    livenessProbe: null,
-    readinessProbe: null,
-    metrics: { port },
-    extraEnv: [
-      { name: "KUBECONFIG", value: "/etc/chunkgc-harness/kubeconfig" },
-      { name: "SA_TOKEN_FILE", value: "/var/run/secrets/kubernetes.io/serviceaccount/token" },
-    ],
-    extraVolumes: [{ name: "harness-kubeconfig", configMap: { name: HARNESS_KUBECONFIG } }],
-    extraVolumeMounts: [{ name: "harness-kubeconfig", mountPath: "/etc/chunkgc-harness", readOnly: true }],
-    ...more,
-  };
+/** Values every install here needs: the image built from the working tree and loaded into the node. */
+function clusterValues(more: Record<string, unknown> = {}): Record<string, unknown> {
+  return { image: { repository: "chunkgc", tag: "dev", pullPolicy: "Never" }, ...more };
 }
 
-const HARNESS_KUBECONFIG = "harness-kubeconfig";
-
-/** The ConfigMap with the kubeconfig of clusterValues: the apiserver and its CA, the token from the pod's own file. */
-async function harnessKubeconfig(namespace: string): Promise<void> {
-  const current = cluster.kubeConfig.getCurrentCluster();
-  assert.ok(current, "no cluster in the admin kubeconfig");
-  const caData = current.caData ?? (current.caFile ? readFileSync(current.caFile).toString("base64") : undefined);
-  assert.ok(caData, "the admin kubeconfig has no CA");
-  const credential =
-    'printf \'{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}\' ' +
-    '"$(cat "$SA_TOKEN_FILE")"';
-  const kubeconfig = {
-    apiVersion: "v1",
-    kind: "Config",
-    clusters: [{ name: "test", cluster: { server: current.server, "certificate-authority-data": caData } }],
-    users: [
-      {
-        name: "pod-service-account",
-        user: {
-          exec: {
-            apiVersion: "client.authentication.k8s.io/v1",
-            command: "sh",
-            args: ["-c", credential],
-            interactiveMode: "Never",
-          },
-        },
-      },
-    ],
-    contexts: [{ name: "test", context: { cluster: "test", user: "pod-service-account" } }],
-    "current-context": "test",
-  };
-  await core.createNamespacedConfigMap({
-    namespace,
-    body: { metadata: { name: HARNESS_KUBECONFIG }, data: { kubeconfig: stringify(kubeconfig) } },
-  });
+/** The operator's HTTP server through the chart's metrics Service (kube-proxy routes the cluster IP from this host). */
+async function metricsUrl(namespace: string, fullName: string, path: string): Promise<string> {
+  const service = await core.readNamespacedService({ name: `${fullName}-metrics`, namespace });
+  const port = service.spec?.ports?.[0]?.port;
+  assert.ok(service.spec?.clusterIP && port, "the metrics Service has a cluster IP and a port");
+  return `http://${service.spec.clusterIP}:${port}${path}`;
 }
 
 async function install(name: string, namespace: string, values: Record<string, unknown>): Promise<string> {
-  await harnessKubeconfig(namespace);
   const { stdout } = await helmOk(
     ["install", name, CHART_DIR, "--namespace", namespace, "--values", valuesFile(values), ...helmGlobal()],
     { timeoutMs: 180_000 },
@@ -254,7 +192,6 @@ async function operatorPods(namespace: string, name: string): Promise<V1Pod[]> {
 describe("helm install of charts/chunkgc (all namespaces)", () => {
   let namespace = "";
   let other = "";
-  let port = 0;
   let crdExistedBefore = false;
   let notes = "";
 
@@ -283,8 +220,7 @@ describe("helm install of charts/chunkgc (all namespaces)", () => {
         if (isNotFound(error)) return false;
         throw error;
       });
-    port = await freePort();
-    notes = await install(release, namespace, clusterValues(port));
+    notes = await install(release, namespace, clusterValues());
   });
 
   test("the install prints the NOTES with the release and namespace", () => {
@@ -435,14 +371,14 @@ describe("helm install of charts/chunkgc (all namespaces)", () => {
       const response = await eventually(
         `${path} to answer 200`,
         async () => {
-          const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5_000) });
+          const res = await fetch(await metricsUrl(namespace, fullname, path), { signal: AbortSignal.timeout(5_000) });
           return res.status === 200 ? res : undefined;
         },
         60_000,
       );
       assert.equal(response.status, 200);
     }
-    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const metrics = await (await fetch(await metricsUrl(namespace, fullname, "/metrics"))).text();
     assert.match(metrics, /^# (HELP|TYPE) /m);
   });
 
@@ -455,7 +391,7 @@ describe("helm install of charts/chunkgc (all namespaces)", () => {
         "--namespace",
         namespace,
         "--values",
-        valuesFile(clusterValues(port, { replicas: 2 })),
+        valuesFile(clusterValues({ replicas: 2 })),
         ...helmGlobal(),
       ],
       { timeoutMs: 180_000 },
@@ -489,14 +425,12 @@ describe("helm install of charts/chunkgc with watchNamespaces", () => {
   let home = "";
   let watched = "";
   let unwatched = "";
-  let port = 0;
 
   before(async () => {
     home = await cluster.createNamespace("chunkgc-ns");
     watched = await cluster.createNamespace("team-a");
     unwatched = await cluster.createNamespace("team-b");
-    port = await freePort();
-    await install(name, home, clusterValues(port, { watchNamespaces: [watched] }));
+    await install(name, home, clusterValues({ watchNamespaces: [watched] }));
   });
 
   test("the Deployment watches exactly that namespace", async () => {
@@ -530,7 +464,7 @@ describe("helm install of charts/chunkgc with watchNamespaces", () => {
     await eventually(
       "the namespaced operator to be ready",
       async () => {
-        const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(5_000) });
+        const res = await fetch(await metricsUrl(home, full, "/readyz"), { signal: AbortSignal.timeout(5_000) });
         return res.status === 200 ? true : undefined;
       },
       90_000,
@@ -538,7 +472,7 @@ describe("helm install of charts/chunkgc with watchNamespaces", () => {
     const spec = {
       datastore: {
         s3: {
-          endpoint: "http://127.0.0.1:9", // nothing listens: the run fails, which is not what this test is about
+          endpoint: "http://127.0.0.1:9", // nothing listens in the run pod: the run fails, not what this test is about
           region: "us-east-1",
           bucket: "pbs",
           store: "store1",

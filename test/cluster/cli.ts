@@ -1,20 +1,25 @@
 /**
- * `npm run cluster:up` / `npm run cluster:down`: the test cluster for manual use and the demo.
+ * `npm run cluster:up` / `npm run cluster:down`: the one-node cluster for manual use, the demo and test files.
  *
- *   up    starts a supervisor in the background that runs the cluster, returns once it is ready, and leaves the admin
- *         kubeconfig at $CHUNKGC_CLUSTER_DIR/kubeconfig (default .cluster/kubeconfig in the work tree)
- *   down  stops the supervisor and with it every process it started (kills leftovers by their pid files)
+ *   up    starts a supervisor in the background that runs the cluster, returns once the node is Ready with
+ *         chunkgc:dev built from the working tree, and leaves in $CHUNKGC_CLUSTER_DIR (default .cluster/ in the work
+ *         tree): kubeconfig (admin), host-address (where pods reach this machine), audit.log, logs/, ready
+ *   down  stops the supervisor, which stops every process and undoes every host change; when the supervisor is gone
+ *         (killed), kills what it recorded and undoes the host changes itself
  *   serve (internal) the supervisor itself
  */
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startCluster } from "./index.ts";
+import { findBinary } from "./binaries.ts";
+import { readSnapshot, restoreHost } from "./host.ts";
+import { containerdRoot, startCluster } from "./index.ts";
+import { acquireNodeLock } from "./lock.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const UP_TIMEOUT_MS = 180_000;
-const DOWN_TIMEOUT_MS = 30_000;
+const UP_TIMEOUT_MS = 30 * 60_000;
+const DOWN_TIMEOUT_MS = 120_000;
 
 function clusterDir(): string {
   return resolve(process.env.CHUNKGC_CLUSTER_DIR ?? join(ROOT, ".cluster"));
@@ -37,7 +42,12 @@ const STATE_ENTRIES = [
   "logs",
   "apiserver-certs",
   "controller-manager-certs",
+  "scheduler-certs",
+  "operator-logs",
   "kubeconfig",
+  "host-address",
+  "audit.log",
+  "audit-policy.yaml",
   "ready",
   "failed",
   "process-groups",
@@ -86,13 +96,22 @@ async function up(): Promise<number> {
   });
   child.unref();
   const started = Date.now();
+  let shown = 0;
   while (Date.now() - started < UP_TIMEOUT_MS) {
+    // The supervisor's progress lines (image builds on first use), as they come.
+    const text = existsSync(f.log) ? readFileSync(f.log, "utf8") : "";
+    const lines = text.split("\n").filter((line) => line.startsWith("cluster: "));
+    for (const line of lines.slice(shown)) console.error(line);
+    shown = lines.length;
     if (existsSync(f.ready)) {
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
       console.log(`cluster ready in ${seconds} s`);
       console.log(`kubeconfig: ${f.kubeconfig}`);
       console.log(`  export KUBECONFIG=${f.kubeconfig}`);
-      console.log(`logs: ${join(dir, "logs")} (control plane), ${join(dir, "node")} (node agent and pods)`);
+      console.log(
+        `host address (pods reach this machine there): ${readFileSync(join(dir, "host-address"), "utf8").trim()}`,
+      );
+      console.log(`logs: ${join(dir, "logs")}`);
       return 0;
     }
     if (existsSync(f.failed) || (child.pid !== undefined && !alive(child.pid))) {
@@ -116,7 +135,8 @@ async function serve(): Promise<number> {
     controller.abort();
     stopping ??= (async () => {
       console.error("stopping the cluster");
-      await cluster?.stop();
+      const problems = (await cluster?.stop()) ?? [];
+      for (const problem of problems) console.error(`not restored: ${problem}`);
       rmSync(f.ready, { force: true });
       rmSync(f.supervisorPid, { force: true });
       rmSync(f.groups, { force: true });
@@ -126,7 +146,11 @@ async function serve(): Promise<number> {
   process.once("SIGTERM", () => void shutdown().then(() => process.exit(0)));
   process.once("SIGINT", () => void shutdown().then(() => process.exit(0)));
   try {
-    cluster = await startCluster({ dir, signal: controller.signal });
+    cluster = await startCluster({
+      dir,
+      signal: controller.signal,
+      progress: (line) => console.error(`cluster: ${line}`),
+    });
   } catch (error) {
     console.error(error);
     writeFileSync(f.failed, `${error instanceof Error ? error.message : String(error)}\n`);
@@ -135,7 +159,7 @@ async function serve(): Promise<number> {
   }
   writeFileSync(f.groups, `${cluster.processGroups().join("\n")}\n`);
   writeFileSync(f.ready, `${new Date().toISOString()}\n`);
-  console.error(`cluster ready: ${cluster.server}, kubeconfig ${f.kubeconfig}`);
+  console.error(`cluster ready: ${cluster.server}, kubeconfig ${f.kubeconfig}; ${JSON.stringify(cluster.timings)}`);
   // Stay up until signalled; the cluster's processes keep this process alive only through this timer.
   setInterval(() => {}, 1 << 30);
   await new Promise(() => {});
@@ -167,6 +191,24 @@ async function down(): Promise<number> {
     }
   }
   for (const entry of ["ready", "supervisor.pid", "process-groups"]) rmSync(join(dir, entry), { force: true });
+  // A supervisor killed before its teardown leaves host changes behind: undo them (once no other node runs).
+  if (readSnapshot()) {
+    const lock = await acquireNodeLock(5_000).catch(() => undefined);
+    if (lock) {
+      let kubeProxy: string | undefined;
+      try {
+        kubeProxy = findBinary("kube-proxy");
+      } catch {
+        kubeProxy = undefined;
+      }
+      const problems = await restoreHost({
+        ...(kubeProxy ? { kubeProxy } : {}),
+        mountRoots: [join(dir, "node"), containerdRoot()],
+      });
+      lock.release();
+      for (const problem of problems) console.error(`not restored: ${problem}`);
+    }
+  }
   console.log(
     pid === undefined
       ? `no cluster supervisor recorded in ${dir}${killed ? `; killed ${killed} leftover process groups` : ""}`

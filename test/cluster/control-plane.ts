@@ -1,7 +1,8 @@
 /**
- * A real Kubernetes control plane on loopback: etcd, kube-apiserver (TLS, RBAC, service-account tokens) and
- * kube-controller-manager with the controllers the project relies on (Job, garbage collector, namespace, service
- * accounts, ...). There is no scheduler and no kubelet: the node agent (node-agent.ts) binds and runs pods.
+ * A real Kubernetes control plane: etcd on loopback, kube-apiserver bound to and advertised on the node address (so
+ * the `kubernetes` Service has a valid endpoint and pods reach it; TLS, Node+RBAC authorization, NodeRestriction and
+ * the default admission plugins incl. PodSecurity, service-account tokens, an audit log of every request at Metadata
+ * level), kube-controller-manager with its default controllers, and kube-scheduler.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
@@ -9,25 +10,8 @@ import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { stringify } from "yaml";
 import { findBinary } from "./binaries.ts";
-import { base64File, createPki, type Pki } from "./pki.ts";
+import { base64File, createPki, type Pki, type PkiNames } from "./pki.ts";
 import { freePort, ManagedProcess, waitUntilReady } from "./processes.ts";
-
-/** The controllers kube-controller-manager runs (names as its --controllers flag takes them). */
-export const CONTROLLERS = [
-  "job-controller",
-  "garbage-collector-controller",
-  "namespace-controller",
-  "serviceaccount-controller",
-  "serviceaccount-token-controller",
-  "root-ca-certificate-publisher-controller",
-  "clusterrole-aggregation-controller",
-  "ttl-after-finished-controller",
-  "cronjob-controller",
-  "deployment-controller",
-  "replicaset-controller",
-  "persistentvolumeclaim-protection-controller",
-  "persistentvolume-protection-controller",
-] as const;
 
 export interface ControlPlaneOptions {
   /** Everything (data, certificates, logs, kubeconfig) goes below this directory. */
@@ -37,6 +21,10 @@ export interface ControlPlaneOptions {
   readonly readyTimeoutMs?: number;
   /** Extra kube-apiserver flags (e.g. ["--feature-gates=..."]). */
   readonly apiserverArgs?: readonly string[];
+  /** The address the apiserver binds to and advertises (the node address; must exist on an interface). */
+  readonly address: string;
+  readonly names: PkiNames;
+  readonly serviceRange: string;
 }
 
 export interface ControlPlane {
@@ -45,6 +33,8 @@ export interface ControlPlane {
   readonly kubeconfigPath: string;
   readonly kubeConfig: KubeConfig;
   readonly pki: Pki;
+  /** JSON lines, one per request (Metadata level): who did what to which resource. */
+  readonly auditLogPath: string;
   readonly processes: readonly ManagedProcess[];
   stop(): Promise<void>;
 }
@@ -100,6 +90,19 @@ function getTls(url: string, pki: Pki, timeoutMs = 2_000): Promise<{ status: num
   });
 }
 
+/** The status of a GET to a component's own self-signed healthz endpoint (readiness only, no data). */
+function getInsecure(url: string, timeoutMs = 2_000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { rejectUnauthorized: false, timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("timeout", () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
 function base64ToPem(path: string): Buffer {
   return Buffer.from(base64File(path), "base64");
 }
@@ -113,6 +116,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     etcd: findBinary("etcd"),
     apiserver: findBinary("kube-apiserver"),
     controllerManager: findBinary("kube-controller-manager"),
+    scheduler: findBinary("kube-scheduler"),
   };
   const env = childEnv(dir);
   const processes: ManagedProcess[] = [];
@@ -120,13 +124,25 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     for (const proc of [...processes].reverse()) await proc.stop();
   };
   try {
-    const [pki, etcdClientPort, etcdPeerPort, apiserverPort, controllerManagerPort] = await Promise.all([
-      createPki(join(dir, "pki")),
+    const [pki, etcdClientPort, etcdPeerPort, apiserverPort, controllerManagerPort, schedulerPort] = await Promise.all([
+      createPki(join(dir, "pki"), options.names),
       freePort(),
       freePort(),
+      freePort(options.address),
       freePort(),
       freePort(),
     ]);
+    const auditLogPath = join(dir, "audit.log");
+    const auditPolicy = join(dir, "audit-policy.yaml");
+    writeFileSync(
+      auditPolicy,
+      stringify({
+        apiVersion: "audit.k8s.io/v1",
+        kind: "Policy",
+        omitStages: ["RequestReceived"],
+        rules: [{ level: "Metadata" }],
+      }),
+    );
 
     const etcdUrl = `http://127.0.0.1:${etcdClientPort}`;
     const peerUrl = `http://127.0.0.1:${etcdPeerPort}`;
@@ -157,27 +173,38 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       { timeoutMs, signal: options.signal },
     );
 
-    const server = `https://127.0.0.1:${apiserverPort}`;
+    const server = `https://${options.address}:${apiserverPort}`;
     const apiserver = new ManagedProcess({
       name: "kube-apiserver",
       command: binaries.apiserver,
       args: [
         `--etcd-servers=${etcdUrl}`,
         `--secure-port=${apiserverPort}`,
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
+        `--bind-address=${options.address}`,
+        `--advertise-address=${options.address}`,
         `--cert-dir=${join(dir, "apiserver-certs")}`,
         `--tls-cert-file=${pki.serverCert}`,
         `--tls-private-key-file=${pki.serverKey}`,
         `--client-ca-file=${pki.caCert}`,
-        "--service-cluster-ip-range=10.0.0.0/24",
+        `--service-cluster-ip-range=${options.serviceRange}`,
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
         `--service-account-key-file=${pki.serviceAccountPub}`,
         `--service-account-signing-key-file=${pki.serviceAccountKey}`,
-        "--authorization-mode=RBAC",
+        "--authorization-mode=Node,RBAC",
+        "--enable-admission-plugins=NodeRestriction",
         "--allow-privileged=true",
-        // The "kubernetes" Service cannot have a loopback endpoint; nothing here routes through it anyway.
-        "--endpoint-reconciler-type=none",
+        "--endpoint-reconciler-type=lease",
+        `--kubelet-client-certificate=${pki.apiserverKubeletClientCert}`,
+        `--kubelet-client-key=${pki.apiserverKubeletClientKey}`,
+        `--kubelet-certificate-authority=${pki.caCert}`,
+        // logs and exec go to the node address, never to another interface of the machine
+        "--kubelet-preferred-address-types=InternalIP",
+        `--audit-policy-file=${auditPolicy}`,
+        `--audit-log-path=${auditLogPath}`,
+        "--audit-log-format=json",
+        "--audit-log-mode=blocking",
+        "--audit-log-maxbackup=1",
+        "--audit-log-maxsize=200",
         "--profiling=false",
         ...(options.apiserverArgs ?? []),
       ],
@@ -208,7 +235,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         `--kubeconfig=${kubeconfigPath}`,
         `--authentication-kubeconfig=${kubeconfigPath}`,
         `--authorization-kubeconfig=${kubeconfigPath}`,
-        `--controllers=${CONTROLLERS.join(",")}`,
+        `--cluster-cidr=${options.names.nodeAddress.replace(/\.\d+$/, ".0")}/24`,
+        `--service-cluster-ip-range=${options.serviceRange}`,
         `--service-account-private-key-file=${pki.serviceAccountKey}`,
         `--root-ca-file=${pki.caCert}`,
         "--leader-elect=false",
@@ -232,7 +260,34 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       { timeoutMs, signal: options.signal },
     );
 
-    return { server, apiserverPort, kubeconfigPath, kubeConfig, pki, processes, stop };
+    const scheduler = new ManagedProcess({
+      name: "kube-scheduler",
+      command: binaries.scheduler,
+      args: [
+        `--kubeconfig=${kubeconfigPath}`,
+        `--authentication-kubeconfig=${kubeconfigPath}`,
+        `--authorization-kubeconfig=${kubeconfigPath}`,
+        "--leader-elect=false",
+        "--bind-address=127.0.0.1",
+        `--secure-port=${schedulerPort}`,
+        `--cert-dir=${join(dir, "scheduler-certs")}`,
+        "--profiling=false",
+      ],
+      logPath: join(logs, "kube-scheduler.log"),
+      env,
+      graceSeconds: 5,
+    });
+    processes.push(scheduler);
+    await waitUntilReady(
+      scheduler,
+      async () => {
+        const res = await getInsecure(`https://127.0.0.1:${schedulerPort}/healthz`);
+        return res === 200;
+      },
+      { timeoutMs, signal: options.signal },
+    );
+
+    return { server, apiserverPort, kubeconfigPath, kubeConfig, pki, auditLogPath, processes, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -2,12 +2,16 @@
  * One run at a time per datastore, across resources and namespaces: three GarbageCollections in two namespaces name
  * the same datastore (one spells the endpoint with a trailing slash). A gate in front of versitygw holds the first
  * run's S3 requests, so "in progress" lasts as long as the test needs: the others must wait (Blocked, with the
- * holder, a Lease in the operator namespace), and once the gate opens they run one after another, never overlapping.
+ * holder, a Lease in the operator namespace), and once the gate opens they run one after another, never overlapping:
+ * the engine's own start and finish times (millisecond ISO timestamps in each run pod's termination message) are
+ * compared, not the Jobs' whole-second timestamps.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { CoordinationV1Api, type V1Job } from "@kubernetes/client-node";
+import { CoordinationV1Api, CoreV1Api } from "@kubernetes/client-node";
+import { isNotFound } from "../../src/operator/controller/kube-api.ts";
 import { datastoreLeaseName } from "../../src/operator/datastore-identity.ts";
+import { relayOnNodeAddress } from "../servers/s3-server.ts";
 import { testCluster } from "../support/cluster.ts";
 import { type GateProxy, startGateProxy } from "../support/gate-proxy.ts";
 import {
@@ -28,6 +32,13 @@ const cluster = await testCluster();
 const servers = await s3TestServers();
 const server = servers.find((s) => s.name === "versitygw") ?? servers[0]!;
 const coordination = cluster.kubeConfig.makeApiClient(CoordinationV1Api);
+const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
+
+/** chunkgc_reconcile_total summed over outcomes, from the operator's /metrics. */
+async function reconciles(metricsUrl: string): Promise<number> {
+  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+  return [...text.matchAll(/^chunkgc_reconcile_total\{[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+}
 
 describe("operator: one run at a time per datastore", () => {
   let gate: GateProxy;
@@ -35,10 +46,15 @@ describe("operator: one run at a time per datastore", () => {
   let leaseNamespace = "";
   let resources: { namespace: string; name: string }[] = [];
   let operator: Awaited<ReturnType<typeof startTestOperator>>;
+  let closeRelay = async () => {};
+  /** The gate as run pods reach it (the host address). */
+  let endpoint = "";
 
   before(async () => {
     await installCrd(cluster);
     gate = await startGateProxy(server.endpoint, false);
+    closeRelay = await relayOnNodeAddress(Number(new URL(gate.endpoint).port));
+    endpoint = cluster.podEndpoint(gate.endpoint);
     bucket = await createTestBucket(server, "op-lock");
     const [nsA, nsB] = [await cluster.createNamespace("op-lock-a"), await cluster.createNamespace("op-lock-b")];
     leaseNamespace = await cluster.createNamespace("op-lock-leases");
@@ -53,6 +69,7 @@ describe("operator: one run at a time per datastore", () => {
   after(async () => {
     gate?.open();
     await operator?.stop();
+    await closeRelay();
     await gate?.stop();
   });
 
@@ -64,7 +81,7 @@ describe("operator: one run at a time per datastore", () => {
         createGc(cluster, r.namespace, r.name, {
           datastore: {
             s3: {
-              endpoint: i === 1 ? `${gate.endpoint}/` : gate.endpoint,
+              endpoint: i === 1 ? `${endpoint}/` : endpoint,
               region: server.region,
               bucket,
               store: "store1",
@@ -97,11 +114,15 @@ describe("operator: one run at a time per datastore", () => {
       assert.match(condition(gc, "Blocked")?.message ?? "", new RegExp(`held by ${holderKey}`));
       assert.equal(gc.status?.activeRun, undefined);
     }
-    const leaseName = datastoreLeaseName({ endpoint: gate.endpoint, bucket, store: "store1" });
+    const leaseName = datastoreLeaseName({ endpoint, bucket, store: "store1" });
     const lease = await coordination.readNamespacedLease({ name: leaseName, namespace: leaseNamespace });
     assert.equal(lease.spec?.holderIdentity, holderKey);
 
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    // The blocked ones are retried (every blockedRetryMs); after a few more reconciles still only the one Job.
+    const seen = await reconciles(operator.metricsUrl ?? "");
+    await eventually("the operator to retry the blocked resources", async () =>
+      (await reconciles(operator.metricsUrl ?? "")) >= seen + 2 ? true : undefined,
+    );
     assert.equal((await allJobs()).length, 1, "nothing else starts while the datastore is held");
   });
 
@@ -111,16 +132,27 @@ describe("operator: one run at a time per datastore", () => {
       const run = await waitForGc(cluster, r.namespace, r.name, `${r.name} done`, (g) => g.status?.lastRun, 120_000);
       assert.equal(run.result, "Succeeded", `${r.name}: ${run.message}`);
     }
-    const jobs: V1Job[] = (await allJobs()).sort(
-      (a, b) => new Date(a.metadata!.creationTimestamp!).getTime() - new Date(b.metadata!.creationTimestamp!).getTime(),
-    );
+    const jobs = await allJobs();
     assert.equal(jobs.length, 3, "one Job per resource, none duplicated");
-    for (let i = 1; i < jobs.length; i++) {
-      const previousEnd = new Date(jobs[i - 1]!.status!.completionTime!).getTime();
-      const nextStart = new Date(jobs[i]!.metadata!.creationTimestamp!).getTime();
+    // The engine's own times, from each run pod's termination message.
+    const runs = await Promise.all(
+      jobs.map(async (job) => {
+        const namespace = job.metadata?.namespace ?? "";
+        const pods = await core.listNamespacedPod({
+          namespace,
+          labelSelector: `batch.kubernetes.io/job-name=${job.metadata?.name}`,
+        });
+        const message = pods.items[0]?.status?.containerStatuses?.[0]?.state?.terminated?.message ?? "";
+        const result = JSON.parse(message) as { startedAt: string; finishedAt: string };
+        return { job: job.metadata?.name, start: Date.parse(result.startedAt), end: Date.parse(result.finishedAt) };
+      }),
+    );
+    runs.sort((a, b) => a.start - b.start);
+    for (let i = 1; i < runs.length; i++) {
+      const [previous, next] = [runs[i - 1]!, runs[i]!];
       assert.ok(
-        nextStart >= previousEnd,
-        `${jobs[i]?.metadata?.name} started before ${jobs[i - 1]?.metadata?.name} ended`,
+        next.start > previous.end,
+        `${next.job} started at ${next.start}, before ${previous.job} ended at ${previous.end}`,
       );
     }
     const blockedEvents = await Promise.all(
@@ -131,13 +163,14 @@ describe("operator: one run at a time per datastore", () => {
       const gc = await getGc(cluster, r.namespace, r.name);
       assert.equal(condition(gc, "Blocked")?.status, "False", `${r.name} no longer blocked`);
     }
-    const leaseName = datastoreLeaseName({ endpoint: gate.endpoint, bucket, store: "store1" });
-    await eventually("the datastore Lease released", async () => {
+    const leaseName = datastoreLeaseName({ endpoint, bucket, store: "store1" });
+    await eventually("the datastore Lease released (deleted)", async () => {
       try {
         await coordination.readNamespacedLease({ name: leaseName, namespace: leaseNamespace });
         return undefined;
-      } catch {
-        return true;
+      } catch (error) {
+        if (isNotFound(error)) return true;
+        throw error;
       }
     });
   });

@@ -40,7 +40,7 @@ async function patchSecret(namespace: string, name: string, stringData: Record<s
 const specFor = (bucket: string, extra: Record<string, unknown> = {}, store = "store1") => ({
   datastore: {
     s3: {
-      endpoint: server.endpoint,
+      endpoint: cluster.podEndpoint(server.endpoint),
       region: server.region,
       bucket,
       store,
@@ -92,7 +92,7 @@ describe("operator: bad input and failing runs", () => {
         events.some((e) => e.reason === "InvalidSpec" && e.type === "Warning"),
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // Once Stalled is in status the decision is made (Jobs are created before status says a run started).
     for (const [name] of cases) assert.deepEqual(await jobsOf(cluster, namespace, name), [], `${name}: no Job`);
 
     // Fixing the spec clears Stalled; what is missing now is the Secret.

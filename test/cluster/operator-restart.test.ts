@@ -11,6 +11,7 @@ import { BatchV1Api, CoordinationV1Api } from "@kubernetes/client-node";
 import { GarbageCollectionSpecSchema } from "../../src/api/index.ts";
 import { datastoreLeaseName } from "../../src/operator/datastore-identity.ts";
 import { buildRunJob } from "../../src/operator/job-builder.ts";
+import { relayOnNodeAddress } from "../servers/s3-server.ts";
 import { testCluster } from "../support/cluster.ts";
 import { type GateProxy, startGateProxy } from "../support/gate-proxy.ts";
 import {
@@ -35,6 +36,9 @@ const coordination = cluster.kubeConfig.makeApiClient(CoordinationV1Api);
 
 describe("operator process: restart in the middle of a run", () => {
   let gate: GateProxy;
+  let closeRelay = async () => {};
+  /** The gate as run pods reach it (the host address). */
+  let endpoint = "";
   let namespace = "";
   let bucket = "";
   const processes: ReturnType<typeof spawnOperatorProcess>[] = [];
@@ -57,6 +61,8 @@ describe("operator process: restart in the middle of a run", () => {
   before(async () => {
     await installCrd(cluster);
     gate = await startGateProxy(server.endpoint, false);
+    closeRelay = await relayOnNodeAddress(Number(new URL(gate.endpoint).port));
+    endpoint = cluster.podEndpoint(gate.endpoint);
     bucket = await createTestBucket(server, "op-restart");
     namespace = await cluster.createNamespace("op-restart");
     await createS3Secret(cluster, namespace, "pbs-s3", server);
@@ -64,6 +70,7 @@ describe("operator process: restart in the middle of a run", () => {
   after(async () => {
     gate?.open();
     for (const p of processes) if (p.child.exitCode === null) p.child.kill("SIGKILL");
+    await closeRelay();
     await gate?.stop();
   });
 
@@ -75,7 +82,7 @@ describe("operator process: restart in the middle of a run", () => {
     const created = await createGc(cluster, namespace, name, {
       datastore: {
         s3: {
-          endpoint: gate.endpoint,
+          endpoint,
           region: server.region,
           bucket,
           store: "store1",
@@ -92,7 +99,7 @@ describe("operator process: restart in the middle of a run", () => {
 
     first.child.kill("SIGKILL");
     assert.equal(await first.exited, null, "killed, not exited");
-    const leaseName = datastoreLeaseName({ endpoint: gate.endpoint, bucket, store: "store1" });
+    const leaseName = datastoreLeaseName({ endpoint, bucket, store: "store1" });
     const renewedBefore = (await coordination.readNamespacedLease({ name: leaseName, namespace })).spec?.renewTime;
 
     const second = spawnOperatorProcess(cluster, "restart-second", operatorArgs());
@@ -153,7 +160,7 @@ describe("operator process: restart in the middle of a run", () => {
     const spec = {
       datastore: {
         s3: {
-          endpoint: gate.endpoint,
+          endpoint,
           region: server.region,
           bucket,
           store: "store2",

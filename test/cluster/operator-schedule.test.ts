@@ -54,7 +54,7 @@ describe("operator: schedules in real time", () => {
   const spec = (store: string, extra: Record<string, unknown>) => ({
     datastore: {
       s3: {
-        endpoint: server.endpoint,
+        endpoint: cluster.podEndpoint(server.endpoint),
         region: server.region,
         bucket,
         store,
@@ -73,7 +73,8 @@ describe("operator: schedules in real time", () => {
     namespace = await cluster.createNamespace("op-sched");
     await createS3Secret(cluster, namespace, "pbs-s3", server);
     operator = await startTestOperator(cluster, { label: "schedule", namespace });
-    slot = nextBoundary(12_000);
+    // Room for creating three resources and their first reconcile on a loaded machine before the slot.
+    slot = nextBoundary(25_000);
     const { minute, hour } = zonedClock(slot, "Asia/Kolkata");
     const created = await Promise.all([
       createGc(

@@ -1,7 +1,9 @@
 /**
- * The test control plane's certificates and keys, made with the openssl CLI (OpenSSL 3): a CA, the apiserver's serving
- * certificate for the loopback names, an admin client certificate in system:masters, and the service-account
- * signing key pair. All ECDSA P-256, so generation takes milliseconds.
+ * The test cluster's certificates and keys, made with the openssl CLI (OpenSSL 3): a CA, the apiserver's serving
+ * certificate (loopback, the node address and the `kubernetes` Service's names), an admin client certificate in
+ * system:masters, the node's identities (kubelet client `system:node:<name>` in system:nodes and its serving
+ * certificate), kube-proxy's (`system:kube-proxy`), the apiserver's client for the kubelet, and the service-account
+ * signing key pair. All ECDSA P-256, so generation takes milliseconds. No bootstrap tokens, no CSR flow.
  */
 import { execFile } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
@@ -29,6 +31,24 @@ export interface Pki {
   readonly adminKey: string;
   readonly serviceAccountKey: string;
   readonly serviceAccountPub: string;
+  readonly kubeletClientCert: string;
+  readonly kubeletClientKey: string;
+  readonly kubeletServingCert: string;
+  readonly kubeletServingKey: string;
+  readonly apiserverKubeletClientCert: string;
+  readonly apiserverKubeletClientKey: string;
+  readonly kubeProxyCert: string;
+  readonly kubeProxyKey: string;
+}
+
+/** The names the certificates carry. */
+export interface PkiNames {
+  /** The node's name (kubelet identity system:node:<name>). */
+  readonly nodeName: string;
+  /** The node's address: the bridge gateway the apiserver and the kubelet serve on. */
+  readonly nodeAddress: string;
+  /** The `kubernetes` Service's cluster IP (first address of the service range). */
+  readonly serviceAddress: string;
 }
 
 async function openssl(step: string, args: string[]): Promise<void> {
@@ -42,7 +62,7 @@ async function openssl(step: string, args: string[]): Promise<void> {
 const EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
 
 /** Writes a fresh PKI into `dir` (created). */
-export async function createPki(dir: string): Promise<Pki> {
+export async function createPki(dir: string, names: PkiNames): Promise<Pki> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const p = (name: string) => join(dir, name);
   const pki: Pki = {
@@ -55,6 +75,14 @@ export async function createPki(dir: string): Promise<Pki> {
     adminKey: p("admin.key"),
     serviceAccountKey: p("sa.key"),
     serviceAccountPub: p("sa.pub"),
+    kubeletClientCert: p("kubelet-client.crt"),
+    kubeletClientKey: p("kubelet-client.key"),
+    kubeletServingCert: p("kubelet-serving.crt"),
+    kubeletServingKey: p("kubelet-serving.key"),
+    apiserverKubeletClientCert: p("apiserver-kubelet-client.crt"),
+    apiserverKubeletClientKey: p("apiserver-kubelet-client.key"),
+    kubeProxyCert: p("kube-proxy.crt"),
+    kubeProxyKey: p("kube-proxy.key"),
   };
   await openssl("the CA", [
     "req",
@@ -94,8 +122,8 @@ export async function createPki(dir: string): Promise<Pki> {
       ...signed("/CN=kube-apiserver", [
         "keyUsage=critical,digitalSignature,keyEncipherment",
         "extendedKeyUsage=serverAuth",
-        "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default," +
-          "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local",
+        `subjectAltName=IP:127.0.0.1,IP:${names.serviceAddress},IP:${names.nodeAddress},DNS:localhost,` +
+          "DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local",
       ]),
       "-keyout",
       pki.serverKey,
@@ -111,6 +139,18 @@ export async function createPki(dir: string): Promise<Pki> {
       pki.adminKey,
       "-out",
       pki.adminCert,
+    ]),
+    ...clientCertificates(signed, pki, names),
+    openssl("the kubelet serving certificate", [
+      ...signed(`/CN=${names.nodeName}`, [
+        "keyUsage=critical,digitalSignature,keyEncipherment",
+        "extendedKeyUsage=serverAuth",
+        `subjectAltName=IP:${names.nodeAddress},DNS:${names.nodeName}`,
+      ]),
+      "-keyout",
+      pki.kubeletServingKey,
+      "-out",
+      pki.kubeletServingCert,
     ]),
     openssl("the service-account key", [
       "genpkey",
@@ -131,6 +171,31 @@ export async function createPki(dir: string): Promise<Pki> {
     pki.serviceAccountPub,
   ]);
   return pki;
+}
+
+function clientCertificates(
+  signed: (cn: string, extensions: string[]) => string[],
+  pki: Pki,
+  names: PkiNames,
+): Promise<void>[] {
+  const client = ["keyUsage=critical,digitalSignature,keyEncipherment", "extendedKeyUsage=clientAuth"];
+  const make = (step: string, subject: string, cert: string, key: string) =>
+    openssl(step, [...signed(subject, client), "-keyout", key, "-out", cert]);
+  return [
+    make(
+      "the kubelet client certificate",
+      `/O=system:nodes/CN=system:node:${names.nodeName}`,
+      pki.kubeletClientCert,
+      pki.kubeletClientKey,
+    ),
+    make(
+      "the apiserver's kubelet client certificate",
+      "/O=system:masters/CN=kube-apiserver-kubelet-client",
+      pki.apiserverKubeletClientCert,
+      pki.apiserverKubeletClientKey,
+    ),
+    make("the kube-proxy client certificate", "/CN=system:kube-proxy", pki.kubeProxyCert, pki.kubeProxyKey),
+  ];
 }
 
 export function base64File(path: string): string {

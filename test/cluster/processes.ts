@@ -1,5 +1,6 @@
 /**
- * Child processes of the test cluster (etcd, kube-apiserver, kube-controller-manager, the node agent's containers).
+ * Child processes of the test cluster (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, containerd,
+ * kubelet, kube-proxy, dockerd).
  *
  * Each runs under a small bash "lifeline" in its own process group: the wrapper ends the process when the wrapper's
  * stdin closes, which happens when we close it ({@link ManagedProcess.stop}) and also when this Node process dies in
@@ -153,13 +154,13 @@ export class ManagedProcess {
   }
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-export async function freePort(): Promise<number> {
+/** A TCP port on `host` (default 127.0.0.1) that was free a moment ago. */
+export async function freePort(host = "127.0.0.1"): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
     server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
+    server.listen(0, host, () => {
       const address = server.address();
       const port = typeof address === "object" && address !== null ? address.port : 0;
       server.close(() => (port > 0 ? resolve(port) : reject(new Error("no port assigned"))));

@@ -11,7 +11,14 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, ManagedProcess, waitUntilReady } from "../cluster/processes.ts";
 import { cephConfig, MON_ID, RGW_CLIENT_NAME } from "./ceph-config.ts";
-import { answersHttp, CommandFailedError, controlledEnv, runCommand, type S3ServerHandle } from "./s3-server.ts";
+import {
+  answersHttp,
+  CommandFailedError,
+  controlledEnv,
+  relayOnNodeAddress,
+  runCommand,
+  type S3ServerHandle,
+} from "./s3-server.ts";
 
 export const CEPH_ACCESS_KEY = "chunkgc-test-ceph";
 export const CEPH_SECRET_KEY = "chunkgc-test-ceph-secret";
@@ -70,8 +77,10 @@ export async function start(workDir: string, signal?: AbortSignal): Promise<S3Se
   };
 
   let stopped: Promise<void> | undefined;
+  let closeRelay = async () => {};
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
+      await closeRelay();
       // A throwaway cluster: no orderly shutdown needed, all daemons at once (SIGTERM, SIGKILL 1 s later).
       await Promise.all(processes.map((proc) => proc.stop(15_000)));
       for (const sub of ["mon", "osd", "rgw"]) rmSync(join(workDir, sub), { recursive: true, force: true });
@@ -115,6 +124,7 @@ export async function start(workDir: string, signal?: AbortSignal): Promise<S3Se
     const rgw = daemon("radosgw", "radosgw", ["-n", RGW_CLIENT_NAME]);
     const endpoint = `http://127.0.0.1:${rgwPort}`;
     await step("rgw-up", () => waitUntilReady(rgw, () => answersHttp(endpoint), readiness(signal)));
+    closeRelay = await relayOnNodeAddress(rgwPort);
     await step("user", () =>
       run("radosgw-admin", [
         "-n",

@@ -3,8 +3,10 @@
  * environment their processes run in, short command runs with a timeout.
  */
 import { execFile } from "node:child_process";
-import { homedir } from "node:os";
+import { createConnection, createServer } from "node:net";
+import { homedir, networkInterfaces } from "node:os";
 import { join } from "node:path";
+import { NODE } from "../cluster/node-config.ts";
 
 export type S3ServerName = "versitygw" | "ceph-rgw";
 
@@ -98,4 +100,42 @@ export async function answersHttp(endpoint: string): Promise<boolean> {
   const response = await fetch(endpoint, { signal: AbortSignal.timeout(2000) });
   await response.body?.cancel();
   return response.status > 0;
+}
+
+/** Whether the test cluster's bridge (and so its node address) exists on this machine right now. */
+export function nodeAddressPresent(): boolean {
+  return Object.values(networkInterfaces()).some((list) => list?.some((a) => a.address === NODE.address));
+}
+
+/**
+ * Makes a server that listens on 127.0.0.1:<port> reachable from the test cluster's pods too: a TCP relay on the
+ * node address (the bridge gateway), same port. Servers listen on loopback and the bridge only, never on the
+ * machine's external interface. Does nothing (and returns a no-op) when no cluster bridge exists.
+ */
+export async function relayOnNodeAddress(port: number): Promise<() => Promise<void>> {
+  if (!nodeAddressPresent()) return async () => {};
+  const sockets = new Set<import("node:net").Socket>();
+  const server = createServer((inbound) => {
+    const outbound = createConnection({ host: "127.0.0.1", port });
+    sockets.add(inbound).add(outbound);
+    const drop = () => {
+      inbound.destroy();
+      outbound.destroy();
+      sockets.delete(inbound);
+      sockets.delete(outbound);
+    };
+    inbound.on("error", drop).on("close", drop);
+    outbound.on("error", drop).on("close", drop);
+    inbound.pipe(outbound).pipe(inbound);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, NODE.address, () => resolve());
+  });
+  server.unref();
+  return () =>
+    new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      server.close(() => resolve());
+    });
 }

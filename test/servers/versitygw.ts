@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, ManagedProcess, waitUntilReady } from "../cluster/processes.ts";
-import { answersHttp, chunkgcCacheDir, controlledEnv, type S3ServerHandle } from "./s3-server.ts";
+import { answersHttp, chunkgcCacheDir, controlledEnv, relayOnNodeAddress, type S3ServerHandle } from "./s3-server.ts";
 
 export const VERSITYGW_ACCESS_KEY = "chunkgc-test-versitygw";
 export const VERSITYGW_SECRET_KEY = "chunkgc-test-versitygw-secret";
@@ -42,8 +42,10 @@ export async function start(workDir: string, signal?: AbortSignal): Promise<S3Se
     graceSeconds: 2,
   });
   let stopped: Promise<void> | undefined;
+  let closeRelay = async () => {};
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
+      await closeRelay();
       await proc.stop(10_000);
       rmSync(dataDir, { recursive: true, force: true });
     })();
@@ -55,6 +57,7 @@ export async function start(workDir: string, signal?: AbortSignal): Promise<S3Se
       intervalMs: 50,
       ...(signal && { signal }),
     });
+    closeRelay = await relayOnNodeAddress(port);
   } catch (error) {
     await stop();
     throw error;

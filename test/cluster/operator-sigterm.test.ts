@@ -1,0 +1,200 @@
+/**
+ * The SIGTERM path on the real node: a run pod deleted in the middle of its run gets SIGTERM from the kubelet, the
+ * engine stops and releases its datastore lock in S3 (the newest lock record says `released: true`), the operator
+ * records the run as not succeeded, and its datastore Lease is released. A latch in front of versitygw lets the run
+ * take its lock and then holds every later request, so the pod is certainly mid-run (holding the lock) when deleted.
+ */
+import assert from "node:assert/strict";
+import { createServer, type IncomingMessage, request, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, test } from "node:test";
+import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { CoordinationV1Api, CoreV1Api } from "@kubernetes/client-node";
+import { lockPrefix } from "../../src/engine/lock.ts";
+import { isNotFound } from "../../src/operator/controller/kube-api.ts";
+import { datastoreLeaseName } from "../../src/operator/datastore-identity.ts";
+import type { S3Context } from "../../src/s3/index.ts";
+import { relayOnNodeAddress } from "../servers/s3-server.ts";
+import { testCluster } from "../support/cluster.ts";
+import { freshBucketContext, seed } from "../support/engine.ts";
+import {
+  createGc,
+  createS3Secret,
+  eventually,
+  installCrd,
+  jobsOf,
+  startTestOperator,
+  waitForGc,
+} from "../support/operator.ts";
+import { s3TestServers } from "../support/s3-servers.ts";
+
+const cluster = await testCluster();
+const servers = await s3TestServers();
+const server = servers.find((s) => s.name === "versitygw") ?? servers[0]!;
+const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
+const coordination = cluster.kubeConfig.makeApiClient(CoordinationV1Api);
+
+/** Forwards requests until a PUT of a lock record has succeeded, then holds every request until released. */
+async function startLockLatch(target: string, lockKeyPart: string) {
+  const targetUrl = new URL(target);
+  let latched = false;
+  const waiting: (() => void)[] = [];
+  const forward = (incoming: IncomingMessage, outgoing: ServerResponse) => {
+    const upstream = request(
+      {
+        host: targetUrl.hostname,
+        port: targetUrl.port,
+        method: incoming.method,
+        path: incoming.url,
+        headers: incoming.headers,
+      },
+      (response) => {
+        const status = response.statusCode ?? 502;
+        if (incoming.method === "PUT" && (incoming.url ?? "").includes(lockKeyPart) && status === 200) latched = true;
+        outgoing.writeHead(status, response.headers);
+        response.pipe(outgoing);
+      },
+    );
+    upstream.on("error", () => incoming.socket.destroy());
+    incoming.pipe(upstream);
+  };
+  const server = createServer((incoming, outgoing) => {
+    if (latched) waiting.push(() => forward(incoming, outgoing));
+    else forward(incoming, outgoing);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    endpoint: `http://127.0.0.1:${port}`,
+    get latched() {
+      return latched;
+    },
+    get held() {
+      return waiting.length;
+    },
+    release() {
+      latched = false;
+      for (const go of waiting.splice(0)) go();
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe("operator: a run pod deleted mid-run", () => {
+  let s3: S3Context;
+  let latch: Awaited<ReturnType<typeof startLockLatch>>;
+  let closeRelay = async () => {};
+  let namespace = "";
+  let operator: Awaited<ReturnType<typeof startTestOperator>>;
+  const name = "pbs-term";
+
+  before(async () => {
+    await installCrd(cluster);
+    s3 = await freshBucketContext(server, "op-term");
+    await seed(s3, { store: "store1", seed: 5, chunks: 40, garbageChunks: 10, snapshots: 2 });
+    latch = await startLockLatch(server.endpoint, `/${encodeURI(lockPrefix("store1"))}`);
+    closeRelay = await relayOnNodeAddress(latch.port);
+    namespace = await cluster.createNamespace("op-term");
+    await createS3Secret(cluster, namespace, "pbs-s3", server);
+    operator = await startTestOperator(cluster, { label: "sigterm", namespace });
+  });
+  after(async () => {
+    latch?.release();
+    await operator?.stop();
+    await closeRelay();
+    await latch?.stop();
+    s3?.close();
+  });
+
+  test("gets SIGTERM, releases the engine's lock and the Lease; the run is recorded as not succeeded", async () => {
+    const endpoint = cluster.podEndpoint(latch.endpoint);
+    const created = await createGc(cluster, namespace, name, {
+      datastore: {
+        s3: {
+          endpoint,
+          region: server.region,
+          bucket: s3.bucket,
+          store: "store1",
+          pathStyle: true,
+          credentialsSecretRef: { name: "pbs-s3" },
+        },
+      },
+      markerCache: { volumeClaimTemplate: {} },
+      gracePeriod: "1m",
+    });
+    assert.equal(created.status, 201, created.body.message);
+    await eventually(
+      "the run to hold its lock, with its next request held",
+      () => (latch.latched && latch.held > 0 ? true : undefined),
+      120_000,
+    );
+    const [job] = await jobsOf(cluster, namespace, name);
+    assert.ok(job?.metadata?.name, "the run's Job");
+    const pods = await core.listNamespacedPod({
+      namespace,
+      labelSelector: `batch.kubernetes.io/job-name=${job.metadata.name}`,
+    });
+    const pod = pods.items[0];
+    assert.ok(pod?.metadata?.name && pod.status?.phase === "Running", `the run pod is running (${pod?.status?.phase})`);
+
+    await core.deleteNamespacedPod({ name: pod.metadata.name, namespace });
+    await eventually("the pod to be terminating", async () => {
+      const current = await core
+        .readNamespacedPod({ name: pod.metadata?.name ?? "", namespace })
+        .catch(() => undefined);
+      return current === undefined || current.metadata?.deletionTimestamp ? true : undefined;
+    });
+    // The engine, stopping, may now talk to S3 again (its held request and the lock release).
+    latch.release();
+
+    await eventually(
+      "the pod to be gone",
+      async () => {
+        try {
+          await core.readNamespacedPod({ name: pod.metadata?.name ?? "", namespace });
+          return undefined;
+        } catch (error) {
+          return isNotFound(error) ? true : undefined;
+        }
+      },
+      90_000,
+    );
+    const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: lockPrefix("store1") }));
+    const newest = (listed.Contents ?? [])
+      .map((o) => o.Key ?? "")
+      .sort()
+      .at(-1);
+    assert.ok(newest, "the run wrote a lock record");
+    const object = await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: newest }));
+    const record = JSON.parse((await object.Body?.transformToString()) ?? "{}") as {
+      released: boolean;
+      holder?: string;
+    };
+    assert.equal(record.released, true, `the lock record ${newest} says released: ${JSON.stringify(record)}`);
+
+    const run = await waitForGc(
+      cluster,
+      namespace,
+      name,
+      "the interrupted run in status",
+      (gc) => gc.status?.lastRun,
+      120_000,
+    );
+    assert.notEqual(run.result, "Succeeded", run.message);
+    const leaseName = datastoreLeaseName({ endpoint, bucket: s3.bucket, store: "store1" });
+    await eventually("the datastore Lease released (deleted)", async () => {
+      try {
+        await coordination.readNamespacedLease({ name: leaseName, namespace: "default" });
+        return undefined;
+      } catch (error) {
+        if (isNotFound(error)) return true;
+        throw error;
+      }
+    });
+  });
+});
