@@ -235,11 +235,14 @@ for (const server of servers) {
       const s3 = await freshBucketContext(server, "listfail");
       let chunkListings = 0;
       const plan: FaultRules["plan"] = (request) => {
-        if (request.kind === "deleteObjects") return { type: "delay", ms: 700 };
+        if (request.kind === "deleteObjects") return { type: "delay", ms: 1500 };
         if (request.kind !== "list" || request.query.get("prefix") !== "s/.chunks/") return undefined;
         chunkListings += 1;
-        // The second range's listing fails while the first range's round is deleting (the sweep waits for a page).
-        return chunkListings === 2 ? { type: "status", status: 403, code: "AccessDenied", afterMs: 400 } : undefined;
+        // The first range lists at once; the second range's listing fails while the first range's round is deleting
+        // and the sweep waits for a page (every later listing is slower still).
+        if (chunkListings === 1) return undefined;
+        if (chunkListings === 2) return { type: "status", status: 403, code: "AccessDenied", afterMs: 600 };
+        return { type: "delay", ms: 3000 };
       };
       const proxy = await startFaultProxy(server.endpoint, { plan });
       try {
@@ -262,7 +265,11 @@ for (const server of servers) {
         const lockPuts = proxy.log.filter((entry) => entry.kind === "put" && entry.key.startsWith(lockPrefix("s")));
         const release = lockPuts.at(-1)!;
         const deletes = proxy.log.filter((entry) => entry.kind === "deleteObjects");
-        assert.ok(deletes.length > 0, "a round was deleting when the listing failed");
+        const failedAt = proxy.log.find((entry) => entry.status === 403)?.doneMs ?? 0;
+        assert.ok(
+          deletes.some((entry) => entry.arrivedMs < failedAt && (entry.doneMs ?? Number.POSITIVE_INFINITY) > failedAt),
+          "a DeleteObjects was in flight when the listing failed",
+        );
         for (const entry of deletes) {
           assert.ok(entry.doneMs !== undefined, `DeleteObjects #${entry.seq} finished`);
           assert.ok(entry.arrivedMs < release.arrivedMs, `DeleteObjects #${entry.seq} sent after the lock's release`);

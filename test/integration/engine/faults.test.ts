@@ -49,15 +49,15 @@ for (const server of servers) {
       });
 
     test("SlowDown, resets and 500s on every kind of request: retried, and the counters still equal the oracle", async () => {
-      // Deterministic: every third request of each kind gets a fault, cycling SlowDown → reset → 500, so every run
-      // injects each fault into listings, reads, writes and DeleteObjects alike.
+      // Deterministic: every second request of each kind gets a fault, cycling SlowDown → reset → 500, so every run
+      // injects each fault into listings, reads, writes (probe, lock, release) and DeleteObjects alike.
       const cycle: Fault[] = [
         { type: "slowDown" },
         { type: "reset" },
         { type: "status", status: 500, code: "InternalError" },
       ];
       const plan: FaultRules["plan"] = (request) =>
-        request.kindSeq % 3 === 2 ? cycle[Math.floor(request.kindSeq / 3) % cycle.length] : undefined;
+        request.kindSeq % 2 === 0 ? cycle[(request.kindSeq / 2 - 1) % cycle.length] : undefined;
       const proxy = await startFaultProxy(server.endpoint, { plan });
       try {
         const now = nowBetweenWaves(seeded.report, GRACE);
