@@ -27,6 +27,7 @@ export const REASONS = {
   suspended: "Suspended",
   initializing: "Initializing",
   invalidSpec: "InvalidSpec",
+  datastoreNotAllowed: "DatastoreNotAllowed",
   runInProgress: "RunInProgress",
   runStarting: "RunStarting",
   idle: "Idle",
@@ -65,7 +66,7 @@ export type StatusEvent =
       notReady?: { reason: string; message: string };
     }
   /** The spec cannot work (schedule, time zone, …): no Job until it changes. */
-  | { type: "SpecInvalid"; message: string }
+  | { type: "SpecInvalid"; message: string; reason?: string }
   /** Something the spec names is missing (SecretNotFound, SecretKeyMissing, ClaimNotFound, …); retried. */
   | { type: "DependencyMissing"; reason: string; message: string }
   /** Schedule slots that will not run (planSchedule's skippedSlots). */
@@ -203,6 +204,7 @@ function clearStallOnSpec(status: GarbageCollectionStatus, context: ReduceContex
   if (stalled?.status !== "True") return status;
   const resolved =
     stalled.reason === REASONS.invalidSpec ||
+    stalled.reason === REASONS.datastoreNotAllowed ||
     (stalled.reason === REASONS.repeatedFailures && (stalled.observedGeneration ?? 0) < context.generation);
   return resolved ? condition(status, "Stalled", "False", REASONS.asExpected, "", context) : status;
 }
@@ -409,8 +411,9 @@ export function reduceStatus(
       return status;
     }
     case "SpecInvalid": {
-      status = condition(status, "Ready", "False", REASONS.invalidSpec, event.message, context);
-      status = condition(status, "Stalled", "True", REASONS.invalidSpec, event.message, context);
+      const reason = event.reason ?? REASONS.invalidSpec;
+      status = condition(status, "Ready", "False", reason, event.message, context);
+      status = condition(status, "Stalled", "True", reason, event.message, context);
       return without(without(status, "nextScheduleTime"), "nextScheduleTimeLocal");
     }
     case "DependencyMissing": {

@@ -4,6 +4,7 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { ENGINE_ENV_MESSAGE, isAllowedRunEnvName } from "../../api/spec.ts";
 import { createLogger } from "../../log.ts";
 import { startOperator } from "../../operator/controller/index.ts";
+import { type DatastorePolicy, parseDatastorePolicy } from "../../operator/datastore-policy.ts";
 import { durationSeconds, positiveInteger } from "../arg-parsers.ts";
 import { EXIT } from "../exit-codes.ts";
 
@@ -25,6 +26,7 @@ interface OperatorCliOptions {
   runActiveDeadline: number;
   runPodIds: "fixed" | "platform";
   runStartTimeout: number;
+  datastorePolicy?: DatastorePolicy;
   manageRunServiceAccount?: boolean;
   runServiceAccountAnnotation: Record<string, string>;
 }
@@ -166,6 +168,20 @@ export function registerOperatorCommand(program: Command): void {
         .argParser(durationSeconds("--run-start-timeout")),
     )
     .addOption(
+      new Option(
+        "--datastore-policy <json>",
+        'datastores each namespace may name: {"team-a": [{"bucket": "pbs-a", "store": "*"}], "*": [...]}',
+      )
+        .env("CHUNKGC_DATASTORE_POLICY")
+        .argParser((value: string) => {
+          try {
+            return parseDatastorePolicy(value);
+          } catch (error) {
+            throw new InvalidArgumentError((error as Error).message);
+          }
+        }),
+    )
+    .addOption(
       new Option("--run-pod-ids <mode>", "fixed: run pods run as 65532; platform: the platform assigns uid/gid/fsGroup")
         .env("CHUNKGC_RUN_POD_IDS")
         .choices(["fixed", "platform"])
@@ -204,6 +220,7 @@ export function registerOperatorCommand(program: Command): void {
         relistIntervalMs: options.relistInterval * 1000,
         datastoreLeaseSeconds: options.datastoreLeaseDuration,
         runStartTimeoutMs: options.runStartTimeout * 1000,
+        ...(options.datastorePolicy ? { datastorePolicy: options.datastorePolicy } : {}),
         log,
         processMetrics: true,
       });

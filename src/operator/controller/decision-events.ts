@@ -111,8 +111,8 @@ export function blockedEvent(holder: string, datastoreKey: string): EventNote {
   };
 }
 
-export function invalidSpecEvent(message: string): EventNote {
-  return { type: "Warning", reason: "InvalidSpec", action: "Validate", note: message };
+export function invalidSpecEvent(message: string, reason = "InvalidSpec"): EventNote {
+  return { type: "Warning", reason, action: "Validate", note: message };
 }
 
 export function dependencyEvent(reason: string, message: string): EventNote {

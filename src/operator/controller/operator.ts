@@ -13,6 +13,7 @@ import type { Logger } from "pino";
 import { GROUP, LABELS, MANAGER_NAME, PLURAL, RUN_COMPONENT, VERSION } from "../../api/group.ts";
 import { ENGINE_ENV_MESSAGE, isAllowedRunEnvName } from "../../api/spec.ts";
 import { createLogger } from "../../log.ts";
+import type { DatastorePolicy } from "../datastore-policy.ts";
 import { DEFAULT_ENGINE_IMAGE, type RunPodDefaults } from "../job-builder.ts";
 import { DatastoreLocks } from "./datastore-lock.ts";
 import { EventRecorder } from "./events.ts";
@@ -73,6 +74,8 @@ export interface OperatorOptions {
   readonly blockedRetryMs?: number;
   /** How long a run's pod may be unable to start before the run is ended and its Lease released (default 10 min). */
   readonly runStartTimeoutMs?: number;
+  /** Which datastores each namespace may name (namespace or "*" → rules); undefined: any. */
+  readonly datastorePolicy?: DatastorePolicy;
   /**
    * In-process test hook (no CLI flag reaches it): CHUNKGC_* variables added to every run pod, such as CHUNKGC_NOW
    * to evaluate cutoffs at another time. The CLI's --run-env goes through {@link checkRunEnv} instead, which refuses
@@ -249,6 +252,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     watchNamespaces: namespaces,
     blockedRetryMs: options.blockedRetryMs ?? 15_000,
     startTimeoutMs: options.runStartTimeoutMs ?? DEFAULT_RUN_START_TIMEOUT_MS,
+    datastorePolicy: options.datastorePolicy,
     enqueue,
   });
 

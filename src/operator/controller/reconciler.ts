@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { GarbageCollectionMeta } from "../../api/garbage-collection.ts";
 import { GROUP, LABELS, PLURAL, VERSION } from "../../api/group.ts";
 import type { ActiveRun, GarbageCollectionStatus, RunRecord } from "../../api/status.ts";
+import { type DatastorePolicy, datastoreRefusal } from "../datastore-policy.ts";
 import type { RunPodDefaults, RunResource } from "../job-builder.ts";
 import {
   findCondition,
@@ -84,6 +85,8 @@ export interface ReconcilerOptions {
   readonly blockedRetryMs: number;
   /** How long a run's pod may be unable to start (image pull, scheduling, …) before the run is ended. */
   readonly startTimeoutMs: number;
+  /** Which datastores each namespace may name; undefined: any. */
+  readonly datastorePolicy?: DatastorePolicy | undefined;
   readonly enqueue: (key: string) => void;
 }
 
@@ -223,6 +226,13 @@ export class Reconciler {
     }
     const valid = validation.resource;
     const { spec } = valid;
+    const refusal = datastoreRefusal(this.#o.datastorePolicy, namespace, spec.datastore.s3);
+    if (refusal !== undefined) {
+      draft.apply({ type: "SpecInvalid", reason: REASONS.datastoreNotAllowed, message: refusal });
+      if (draft.changed("Stalled")) draft.note(invalidSpecEvent(refusal, REASONS.datastoreNotAllowed));
+      await this.#commit(key, raw, meta, draft);
+      return running ? { requeueAfterMs: this.#renewMs } : {};
+    }
     this.#leaseOf.set(key, valid.leaseName);
     const resource: RunResource = {
       metadata: { name, namespace, uid: meta.uid, generation: meta.generation },
