@@ -1,7 +1,13 @@
 import { writeFileSync } from "node:fs";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { formatRunResult } from "../../api/run-result.ts";
-import { ENGINE_DEFAULTS, futureNowRefusal, parsePrices } from "../../engine/options.ts";
+import {
+  ENGINE_DEFAULTS,
+  type EngineOptionsInput,
+  EngineOptionsSchema,
+  futureNowRefusal,
+  parsePrices,
+} from "../../engine/options.ts";
 import { formatHuman, toRunResult } from "../../engine/report.ts";
 import { runGc } from "../../engine/run.ts";
 import { createLogger } from "../../log.ts";
@@ -56,6 +62,57 @@ function instant(value: string): Date {
  */
 function booleanOption(flag: string, description: string, env: string): Option {
   return new Option(`${flag} [bool]`, description).env(env).argParser(booleanValue(flag));
+}
+
+/** The flags whose values the engine validates further (ranges), named as the user wrote them. */
+const FLAG_OF_SETTING: Record<string, string> = {
+  graceSeconds: "--grace",
+  maxBackupDurationSeconds: "--max-backup-duration",
+  maxClockSkewSeconds: "--max-clock-skew",
+  lockLeaseSeconds: "--lock-lease",
+  listConcurrency: "--list-concurrency",
+  deleteConcurrency: "--delete-concurrency",
+  deleteBatchSize: "--delete-batch-size",
+  indexConcurrency: "--index-concurrency",
+  roundSize: "--delete-round-size",
+  prices: "--prices",
+};
+
+/** The engine's settings from the command line, validated: a value out of range is a usage error naming its flag. */
+function engineSettings(options: GcCliOptions, dryRun: boolean, allowFutureNow: boolean): EngineOptionsInput {
+  let prices: ReturnType<typeof parsePrices> | undefined;
+  try {
+    prices = options.prices ? parsePrices(options.prices) : undefined;
+  } catch (error) {
+    throw new UsageError(`--prices: ${(error as Error).message}`);
+  }
+  const input: EngineOptionsInput = {
+    store: options.store,
+    cacheDir: options.cacheDir,
+    dryRun,
+    allowFutureNow,
+    maxClockSkewSeconds: options.maxClockSkew,
+    graceSeconds: options.grace,
+    maxBackupDurationSeconds: options.maxBackupDuration,
+    ...(options.now ? { now: options.now } : {}),
+    listConcurrency: options.listConcurrency,
+    deleteConcurrency: options.deleteConcurrency,
+    deleteBatchSize: Math.min(1000, options.deleteBatchSize),
+    indexConcurrency: options.indexConcurrency,
+    roundSize: options.deleteRoundSize,
+    acknowledgeInUse: options.acknowledgeInUse === true,
+    lockLeaseSeconds: options.lockLease,
+    ...(prices ? { prices } : {}),
+  };
+  const checked = EngineOptionsSchema.safeParse(input);
+  if (!checked.success) {
+    const problems = checked.error.issues.map((issue) => {
+      const setting = String(issue.path[0] ?? "");
+      return `${FLAG_OF_SETTING[setting] ?? setting}: ${issue.message}`;
+    });
+    throw new UsageError(problems.join("; "));
+  }
+  return input;
 }
 
 export function registerGcCommand(program: Command): void {
@@ -172,6 +229,7 @@ export function registerGcCommand(program: Command): void {
       // Refused before anything else: exit 2, like any other bad setting.
       const refusal = futureNowRefusal({ now: options.now, dryRun, allowFutureNow }, Date.now());
       if (refusal) throw new UsageError(refusal);
+      const engineInput = engineSettings(options, dryRun, allowFutureNow);
       const log = createLogger();
       // A live line on a terminal, structured JSON progress every --progress-interval otherwise.
       const detachProgress = attachProgressRenderer({ log, intervalMs: options.progressInterval * 1000 });
@@ -188,24 +246,7 @@ export function registerGcCommand(program: Command): void {
         const report = await runGc(
           s3,
           { endpoint: connection.endpoint, bucket: connection.bucket, store: options.store },
-          {
-            store: options.store,
-            cacheDir: options.cacheDir,
-            dryRun,
-            allowFutureNow,
-            maxClockSkewSeconds: options.maxClockSkew,
-            graceSeconds: options.grace,
-            maxBackupDurationSeconds: options.maxBackupDuration,
-            ...(options.now ? { now: options.now } : {}),
-            listConcurrency: options.listConcurrency,
-            deleteConcurrency: options.deleteConcurrency,
-            deleteBatchSize: Math.min(1000, options.deleteBatchSize),
-            indexConcurrency: options.indexConcurrency,
-            roundSize: options.deleteRoundSize,
-            acknowledgeInUse: options.acknowledgeInUse === true,
-            lockLeaseSeconds: options.lockLease,
-            ...(options.prices ? { prices: parsePrices(options.prices) } : {}),
-          },
+          engineInput,
           { log, signal: controller.signal },
         );
         if (options.terminationMessageFile) {

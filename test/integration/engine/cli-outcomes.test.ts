@@ -100,7 +100,7 @@ for (const server of servers) {
       }
     });
 
-    test("exit 2 for a boolean setting that is not true/false/1/0/yes/no, naming the variable or flag", async () => {
+    test("exit 2 for a boolean that is not true/false/1/0/yes/no or a value out of range, naming the variable or flag", async () => {
       const s3 = await freshBucketContext(server, "exit2");
       try {
         await garbageStore(s3, 3);
@@ -114,6 +114,9 @@ for (const server of servers) {
           [[], { CHUNKGC_S3_PATH_STYLE: "enabled" }, /CHUNKGC_S3_PATH_STYLE/],
           [["--dry-run=perhaps"], {}, /--dry-run/],
           [["--acknowledge-in-use", "sure"], {}, /--acknowledge-in-use/],
+          [["--grace", "10s"], {}, /--grace/],
+          [[], { CHUNKGC_MAX_CLOCK_SKEW: "0s" }, /--max-clock-skew/],
+          [[], { CHUNKGC_ALLOW_FUTURE_NOW: "" }, /CHUNKGC_ALLOW_FUTURE_NOW/],
         ];
         for (const [args, env, names] of cases) {
           const outcome = await runCli([...gcArgs(s3, tempCacheDir("exit2")), ...args], { ...credentials, ...env });
