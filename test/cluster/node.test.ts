@@ -256,7 +256,12 @@ describe("pods on the real node", () => {
           spec: { containers: [{ name: "c", image: CHUNKGC_IMAGE, imagePullPolicy: "Never", args: ["version"] }] },
         },
       }),
-      (error: unknown) => /violates PodSecurity "restricted/.test(String((error as { body?: string }).body ?? error)),
+      (error: unknown) => {
+        const status = JSON.parse(String((error as { body?: unknown }).body)) as { code: number; message: string };
+        assert.equal(status.code, 403);
+        assert.match(status.message, /violates PodSecurity "restricted:latest".*runAsNonRoot != true/);
+        return true;
+      },
     );
   });
 
