@@ -1,161 +1,336 @@
 /**
- * `npm run bench`: seeds datastores on a local S3 server (Ceph RGW by default, the production-grade reference) and
- * measures, per size, the full chunkgc GC (cold and steady state), a PBS-style baseline of the same engine, and a raw
- * listing of `.chunks/` (the physical reference); then the ratios. Each measured run is its own process.
+ * `npm run bench`: per S3 server, size and latency profile, measured side by side in one run:
+ *   raw parallel listing of .chunks/ (16 streams: the physical reference), raw sequential listing, chunkgc on a cold
+ *   and on a warm (steady-state) cache, the PBS-faithful baseline (bench/pbs-baseline.ts: local indexes, one list page
+ *   at a time, a local marker per chunk, sequential 100-key deletes) and its download-every-index variant; then the
+ *   same with 30 % garbage (chunkgc and the PBS-faithful baseline); then the whole `chunkgc gc` process at 10M chunks
+ *   against a synthetic endpoint (bench/memory-cli.ts). Writes docs/benchmarks/results.json, results.md and chart.svg.
  *
- *   npm run bench -- [--sizes 100k,1m] [--garbage 0.3] [--server ceph-rgw|versitygw] [--delete-set 30000]
+ *   npm run bench -- [--sizes 100k,1m] [--latency 0ms,20ms] [--servers ceph-rgw,versitygw] [--garbage 0.3]
+ *                    [--delete-set 30000] [--memory-chunks 10m] [--out docs/benchmarks]
+ *
+ * Latency comes from toxiproxy (scripts/install.d/40-toxiproxy.sh) between every client and the server: chunkgc, the
+ * baselines and the raw listings all go through it; the round trip actually seen is measured and printed.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
+import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { createS3Context, ensureBucket } from "../src/s3/index.ts";
-import { planDatastore, seedDatastore } from "../src/seed/index.ts";
+import { createS3Context, headObject } from "../src/s3/index.ts";
+import { expectedOutcome, planDatastore } from "../src/seed/index.ts";
 import { start as startCeph } from "../test/servers/ceph-rgw.ts";
 import type { S3ServerHandle } from "../test/servers/s3-server.ts";
 import { start as startVersitygw } from "../test/servers/versitygw.ts";
+import {
+  benchParams,
+  putDatastore,
+  relinkVersitygw,
+  restoreGarbage,
+  type Seeded,
+  versitygwDatastore,
+} from "./datastores.ts";
+import { mirrorIndexes, prepareMarkers } from "./pbs-baseline.ts";
+import { type BenchResults, type Measured, writeReport } from "./report.ts";
+import { parseLatency, startToxiproxy, type Toxiproxy } from "./toxiproxy.ts";
 
 const { values } = parseArgs({
   options: {
     sizes: { type: "string", default: "100k" },
+    latency: { type: "string", default: "0ms" },
+    servers: { type: "string", default: "ceph-rgw" },
     garbage: { type: "string", default: "0.3" },
-    server: { type: "string", default: "ceph-rgw" },
     "delete-set": { type: "string", default: "30000" },
+    "memory-chunks": { type: "string", default: "10m" },
+    /** JSON lines of an earlier `node bench/memory-cli.ts` run, reported instead of measuring memory again. */
+    "memory-from": { type: "string" },
+    out: { type: "string", default: "docs/benchmarks" },
   },
 });
-const sizes = values.sizes.split(",").map((text) => Number(text.replace(/k$/i, "e3").replace(/m$/i, "e6")));
+const count = (text: string) => Math.round(Number(text.replace(/k$/i, "e3").replace(/m$/i, "e6")));
+const sizes = values.sizes.split(",").map(count);
+const latencies = values.latency.split(",").map((text) => ({ label: text, profile: parseLatency(text) }));
+const serverNames = values.servers.split(",") as ("ceph-rgw" | "versitygw")[];
 const garbageFraction = Number(values.garbage);
-const deleteSetMax = Number(values["delete-set"]);
+const deleteSetMax = count(values["delete-set"]);
+const GRACE = 24 * 3600 + 300;
 const DAY = 86_400_000;
 
-interface Measured {
-  mode: string;
-  wallMs: number;
-  peakRssMiB: number;
-  keys?: number;
-  result?: string;
-  message?: string;
-  counters?: Record<string, number>;
-  phases?: Record<string, number>;
-  requests?: Record<string, number>;
-  chunkDeleteRequests?: number;
-  indexBytesDownloaded?: number;
-}
-
 const workDir = mkdtempSync(join(tmpdir(), "chunkgc-bench-"));
-const server: S3ServerHandle =
-  values.server === "versitygw" ? await startVersitygw(join(workDir, "s3")) : await startCeph(join(workDir, "s3"));
-console.log(`# server ${server.name} at ${server.endpoint}; machine: ${execFileSync("nproc").toString().trim()} cores`);
+const results: BenchResults = {
+  date: new Date().toISOString(),
+  machine: {
+    cores: cpus().length,
+    cpu: cpus()[0]?.model ?? "?",
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    loadAverageAtStart: execFileSync("cat", ["/proc/loadavg"]).toString().trim(),
+  },
+  command: `npm run bench -- ${process.argv.slice(2).join(" ")}`,
+  servers: {},
+  runs: [],
+  memory: [],
+};
+const log = (line: string) => console.log(line);
 
-function measure(
-  mode: Measured["mode"],
-  bucket: string,
-  store: string,
-  now: Date,
-  cacheDir = mkdtempSync(join(workDir, "cache-")),
-): Measured {
-  const job = { server, bucket, store, mode, now: now.toISOString(), graceSeconds: 24 * 3600 + 300, cacheDir };
-  const out = execFileSync(process.execPath, [new URL("./gc-once.ts", import.meta.url).pathname, JSON.stringify(job)], {
-    maxBuffer: 16 << 20,
-  });
+function measure(server: S3ServerHandle, endpoint: string, job: Record<string, unknown>): Measured {
+  const input = {
+    server: { ...server, endpoint },
+    graceSeconds: GRACE,
+    cacheDir: mkdtempSync(join(workDir, "cache-")),
+    ...job,
+  };
+  const out = execFileSync(
+    process.execPath,
+    [new URL("./gc-once.ts", import.meta.url).pathname, JSON.stringify(input)],
+    {
+      maxBuffer: 16 << 20,
+    },
+  );
   const measured = JSON.parse(out.toString()) as Measured;
-  if (measured.result && measured.result !== "succeeded")
-    throw new Error(`${mode}: ${measured.result} ${measured.message}`);
+  if (measured.result && measured.result !== "succeeded") {
+    throw new Error(`${String(job.mode)}: ${measured.result} ${measured.message}`);
+  }
   return measured;
 }
 
-async function seedInto(bucket: string, store: string, chunks: number, garbage: number) {
+/** Median round trip of 15 HEAD requests through `endpoint` (what the latency profile really adds). */
+async function roundTripMs(server: S3ServerHandle, endpoint: string, bucket: string): Promise<number> {
   const s3 = createS3Context(
-    { endpoint: server.endpoint, region: server.region, bucket, forcePathStyle: true, maxSockets: 128 },
+    { endpoint, region: server.region, bucket, forcePathStyle: true, maxSockets: 1 },
     { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
   );
-  await ensureBucket(s3);
-  const plan = planDatastore({
-    store,
-    seed: chunks,
-    chunks,
-    garbageChunks: garbage,
-    snapshots: Math.min(1000, Math.max(10, Math.round(chunks / 100))),
-    groups: 10,
-    dedup: 2,
-    junkKeys: false,
-    neighbourStore: false,
-  });
-  const report = await seedDatastore(s3, plan, { concurrency: 96 });
-  s3.close();
-  console.log(`# seeded ${bucket}/${store}: ${report.objects} objects at ${report.putsPerSecond} PUT/s`);
-  return report;
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < 15; i += 1) {
+      const started = performance.now();
+      await headObject(s3, "rtt-probe");
+      times.push(performance.now() - started);
+    }
+  } finally {
+    s3.close();
+  }
+  times.sort((a, b) => a - b);
+  return Math.round(times[7]! * 10) / 10;
 }
 
-const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-const rate = (keys: number, ms: number) => `${Math.round(keys / (ms / 1000))}/s`;
-function row(label: string, m: Measured, keys: number) {
+/** The oracle's counters for a datastore with nothing fresh (what a correct GC must report). */
+function oracleCounters(seeded: Seeded, nowSeconds: number) {
+  const plan = planDatastore(seeded.params, seeded.referenceTime);
+  return expectedOutcome(plan, {
+    nowSeconds,
+    graceSeconds: GRACE,
+    maxBackupDurationSeconds: 48 * 3600,
+    waves: seeded.waves,
+  }).counters;
+}
+
+function checkCounters(label: string, measured: Measured, expected: Record<string, number>): void {
+  const got = measured.counters ?? {};
+  const wrong = ["diskChunks", "removedChunks", "pendingChunks"].filter((field) => got[field] !== expected[field]);
+  if (wrong.length > 0) {
+    throw new Error(
+      `${label}: counters differ from the oracle's (${wrong.map((f) => `${f} ${got[f]} ≠ ${expected[f]}`).join(", ")})`,
+    );
+  }
+}
+
+async function startServer(name: "ceph-rgw" | "versitygw") {
+  const dir = join(workDir, name);
+  mkdirSync(dir, { recursive: true });
+  const server = name === "versitygw" ? await startVersitygw(dir) : await startCeph(dir);
+  return { server, dataDir: join(dir, "data") };
+}
+
+async function datastore(
+  name: "ceph-rgw" | "versitygw",
+  server: S3ServerHandle,
+  dataDir: string,
+  bucket: string,
+  store: string,
+  chunks: number,
+  garbage: number,
+): Promise<Seeded> {
+  const params = benchParams(store, chunks, garbage);
+  const seeded =
+    name === "versitygw"
+      ? await versitygwDatastore(server, dataDir, bucket, params)
+      : await putDatastore(server, bucket, params);
+  log(`# ${bucket}/${store}: ${seeded.objects} objects, ${seeded.how}`);
+  return seeded;
+}
+
+/** Brings the deleted garbage back: a fresh link of the kept copy (versitygw) or PUTs (Ceph); seconds taken. */
+async function restore(name: string, server: S3ServerHandle, dataDir: string, seeded: Seeded): Promise<number> {
+  if (name === "versitygw") return relinkVersitygw(dataDir, seeded);
+  return restoreGarbage(server, seeded);
+}
+
+let toxiproxy: Toxiproxy | undefined;
+try {
+  toxiproxy = latencies.some((l) => l.profile.rttMs > 0) ? await startToxiproxy(workDir) : undefined;
+  for (const name of serverNames) {
+    const { server, dataDir } = await startServer(name);
+    results.servers[name] = { endpoint: server.endpoint, version: serverVersion(name) };
+    log(`\n# server ${name} (${results.servers[name]!.version}); machine ${results.machine.cores} cores`);
+    try {
+      for (const size of sizes) {
+        // No garbage: the steady state of a scheduled GC.
+        const seeded = await datastore(name, server, dataDir, `b${size}`, "s", size, 0);
+        const nowMs = Math.max(Date.now(), seeded.waves[1]!.endMs + 2 * DAY);
+        const now = new Date(nowMs).toISOString();
+        const expected = oracleCounters(seeded, Math.floor(nowMs / 1000));
+        const local = join(workDir, `pbs-local-${name}-${size}`);
+        const directS3 = createS3Context(
+          { endpoint: server.endpoint, region: server.region, bucket: seeded.bucket, forcePathStyle: true },
+          { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+        );
+        await mirrorIndexes(directS3, seeded.store, join(local, "indexes"));
+        directS3.close();
+        prepareMarkers(join(local, "indexes"), join(local, "markers"), Math.floor(nowMs / 1000) - 3600);
+
+        // 30 % garbage (capped at the delete set): a GC that deletes.
+        const garbage = Math.min(deleteSetMax, Math.round(size * garbageFraction));
+        const garbageTotal =
+          garbage === Math.round(size * garbageFraction) ? size : Math.round(garbage / garbageFraction);
+
+        const g = await datastore(name, server, dataDir, `g${size}`, "g", garbageTotal, garbage);
+        const gNowMs = Math.max(Date.now(), g.waves[1]!.endMs + 2 * DAY);
+        const gNow = new Date(gNowMs).toISOString();
+        const gExpected = oracleCounters(g, Math.floor(gNowMs / 1000));
+        const gLocal = join(workDir, `pbs-local-g-${name}-${size}`);
+        const gS3 = createS3Context(
+          { endpoint: server.endpoint, region: server.region, bucket: g.bucket, forcePathStyle: true },
+          { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+        );
+        await mirrorIndexes(gS3, g.store, join(gLocal, "indexes"));
+        gS3.close();
+        prepareMarkers(join(gLocal, "indexes"), join(gLocal, "markers"), Math.floor(gNowMs / 1000) - 3600);
+
+        for (const { label, profile } of latencies) {
+          const endpoint =
+            profile.rttMs > 0
+              ? await toxiproxy!.proxy(`${name}-${size}-${label}`, server.endpoint, profile)
+              : server.endpoint;
+          const rtt = await roundTripMs(server, endpoint, seeded.bucket);
+          log(`\n## ${name}, ${size} chunks, latency ${label} (measured round trip ${rtt} ms), no garbage`);
+          const base = { bucket: seeded.bucket, store: seeded.store, now };
+          const steadyCache = mkdtempSync(join(workDir, "cache-"));
+          const row = (engine: string, m: Measured) => {
+            results.runs.push({ server: name, chunks: size, latency: label, rttMs: rtt, garbage: 0, engine, ...m });
+            log(formatRow(engine, m, size));
+          };
+          row("raw parallel listing", measure(server, endpoint, { ...base, mode: "raw-list" }));
+          row("raw sequential listing", measure(server, endpoint, { ...base, mode: "raw-list-sequential" }));
+          const cold = measure(server, endpoint, { ...base, mode: "chunkgc", cacheDir: steadyCache });
+          checkCounters("chunkgc cold", cold, expected);
+          row("chunkgc cold cache", cold);
+          const steady = measure(server, endpoint, { ...base, mode: "chunkgc", cacheDir: steadyCache });
+          checkCounters("chunkgc steady", steady, expected);
+          row("chunkgc steady state", steady);
+          const pbs = measure(server, endpoint, {
+            ...base,
+            mode: "pbs",
+            indexDir: join(local, "indexes"),
+            markerDir: join(local, "markers"),
+          });
+          checkCounters("PBS-faithful baseline", pbs, expected);
+          row("PBS-faithful baseline", pbs);
+          const pbsDownload = measure(server, endpoint, {
+            ...base,
+            mode: "pbs-download",
+            indexDir: join(local, "indexes"),
+            markerDir: join(local, "markers"),
+          });
+          row("PBS, every index downloaded", pbsDownload);
+
+          log(`\n## ${name}, ${garbageTotal} chunks with ${garbage} garbage, latency ${label}`);
+          for (const engine of ["chunkgc", "pbs"] as const) {
+            const measured = measure(server, endpoint, {
+              bucket: g.bucket,
+              store: g.store,
+              now: gNow,
+              mode: engine,
+              indexDir: join(gLocal, "indexes"),
+              markerDir: join(gLocal, "markers"),
+            });
+            checkCounters(`${engine} with garbage`, measured, gExpected);
+            results.runs.push({
+              server: name,
+              chunks: garbageTotal,
+              latency: label,
+              rttMs: rtt,
+              garbage,
+              engine: engine === "chunkgc" ? "chunkgc (garbage)" : "PBS-faithful baseline (garbage)",
+              ...measured,
+            });
+            log(formatRow(engine === "chunkgc" ? "chunkgc" : "PBS-faithful baseline", measured, garbageTotal));
+            const restoredIn = await restore(name, server, dataDir, g);
+            log(`  (garbage restored in ${restoredIn.toFixed(1)} s)`);
+          }
+        }
+        rmSync(gLocal, { recursive: true, force: true });
+        rmSync(local, { recursive: true, force: true });
+      }
+    } finally {
+      await server.stop();
+    }
+  }
+
+  if (values["memory-from"]) {
+    for (const line of readFileSync(values["memory-from"], "utf8").trim().split("\n")) {
+      results.memory.push({ ...JSON.parse(line), source: "separate run of bench/memory-cli.ts" });
+    }
+  } else if (values["memory-chunks"] !== "0") {
+    const chunks = count(values["memory-chunks"]);
+    log(`\n## memory: the whole \`chunkgc gc\` process at ${chunks} chunks (synthetic S3 endpoint)`);
+    for (const heap of [undefined, 160]) {
+      const out = execFileSync(
+        process.execPath,
+        [new URL("./memory-cli.ts", import.meta.url).pathname, String(chunks)],
+        {
+          env: { ...process.env, ...(heap ? { NODE_OPTIONS: `--max-old-space-size=${heap}` } : {}) },
+          maxBuffer: 16 << 20,
+        },
+      );
+      for (const line of out.toString().trim().split("\n")) {
+        const run = { ...JSON.parse(line), nodeOptions: heap ? `--max-old-space-size=${heap}` : "" };
+        results.memory.push(run);
+        log(JSON.stringify(run));
+      }
+    }
+  }
+  await writeReport(values.out, results);
+  log(`\nwrote ${values.out}/results.json, results.md, chart.svg`);
+} finally {
+  await toxiproxy?.stop();
+}
+
+function serverVersion(name: string): string {
+  try {
+    if (name === "ceph-rgw") return execFileSync("radosgw", ["--version"]).toString().trim().split("\n")[0]!;
+    const binary = join(
+      process.env.CHUNKGC_CACHE ?? join(process.env.HOME ?? "", ".cache", "chunkgc"),
+      "bin",
+      "versitygw",
+    );
+    return execFileSync(binary, ["--version"]).toString().trim().split("\n")[0]!;
+  } catch {
+    return "unknown version";
+  }
+}
+
+function formatRow(label: string, m: Measured, keys: number): string {
   const p = m.phases;
   const r = m.requests;
-  console.log(
-    `${label.padEnd(26)} wall ${fmt(m.wallMs).padStart(9)}  ${rate(keys, m.wallMs).padStart(9)}  RSS ${String(m.peakRssMiB).padStart(4)} MiB` +
-      (p
-        ? `  mark ${fmt(p.markMs!)} sweep ${fmt(p.sweepMs!)} delete ${fmt(p.deleteMs!)} cache ${fmt(p.cacheMs!)}`
-        : "") +
-      (r ? `  req list ${r.list} get ${r.get} head ${r.head} put ${r.put} delete ${r.delete}` : "") +
-      (m.indexBytesDownloaded !== undefined ? `  index bytes ${m.indexBytesDownloaded}` : "") +
-      (m.counters ? `  removed ${m.counters.removedChunks}` : ""),
+  return (
+    `${label.padEnd(30)} wall ${(m.wallMs / 1000).toFixed(2).padStart(8)} s  ${String(Math.round(keys / (m.wallMs / 1000))).padStart(7)}/s  RSS ${String(m.peakRssMiB).padStart(4)} MiB` +
+    (p
+      ? `  mark ${(p.markMs! / 1000).toFixed(2)} s sweep ${(p.sweepMs! / 1000).toFixed(2)} s delete ${(p.deleteMs! / 1000).toFixed(2)} s`
+      : "") +
+    (r ? `  req list ${r.list ?? 0} get ${r.get ?? 0} delete ${r.delete ?? 0}` : "") +
+    (m.chunkDeleteRequests !== undefined ? ` (DeleteObjects ${m.chunkDeleteRequests})` : "") +
+    (m.counters ? `  removed ${m.counters.removedChunks}` : "")
   );
-}
-
-try {
-  for (const size of sizes) {
-    console.log(`\n## ${size} chunks, no garbage`);
-    const bucket = `bench-${size}`;
-    const seeded = await seedInto(bucket, "s", size, 0);
-    const now = new Date(seeded.waves[1]!.endMs + 2 * DAY);
-    const rawParallel = measure("raw-list", bucket, "s", now);
-    const rawSequential = measure("raw-list-sequential", bucket, "s", now);
-    const steadyCache = mkdtempSync(join(workDir, "cache-"));
-    const cold = measure("chunkgc", bucket, "s", now, steadyCache);
-    const steady = measure("chunkgc", bucket, "s", new Date(now.getTime() + 60_000), steadyCache);
-    const baseline = measure("baseline", bucket, "s", now);
-    row("raw parallel list (16)", rawParallel, size);
-    row("raw sequential list (SDK)", rawSequential, size);
-    row("chunkgc, cold cache", cold, size);
-    row("chunkgc, steady state", steady, size);
-    row("PBS-style baseline", baseline, size);
-    console.log(
-      `ratios: baseline / chunkgc ${(baseline.wallMs / cold.wallMs).toFixed(2)}× (cold), ${(baseline.wallMs / steady.wallMs).toFixed(2)}× (steady); ` +
-        `chunkgc sweep / raw parallel list ${(steady.phases!.sweepMs! / rawParallel.wallMs).toFixed(2)}×; steady-state index bytes ${steady.indexBytesDownloaded}`,
-    );
-
-    const garbage = Math.min(deleteSetMax, Math.round(size * garbageFraction));
-    const referenced =
-      garbage === Math.round(size * garbageFraction) ? size - garbage : Math.round(garbage * (1 / garbageFraction - 1));
-    console.log(
-      `\n## ${referenced + garbage} chunks, ${garbage} garbage (${Math.round((garbage * 100) / (referenced + garbage))}%)`,
-    );
-    const results: Measured[] = [];
-    for (const mode of ["chunkgc", "baseline"] as const) {
-      const garbageBucket = `bench-${size}-g-${mode}`;
-      const seededGarbage = await seedInto(garbageBucket, "g", referenced, garbage);
-      const measured = measure(mode, garbageBucket, "g", new Date(seededGarbage.waves[1]!.endMs + 2 * DAY));
-      row(mode === "chunkgc" ? "chunkgc" : "PBS-style baseline", measured, referenced + garbage);
-      const removed = measured.counters?.removedChunks ?? 0;
-      const deleteMs = measured.phases?.deleteMs ?? 0;
-      console.log(
-        `  deletes: ${measured.chunkDeleteRequests} DeleteObjects for ${removed} chunks ` +
-          `(ceil(removed/1000) = ${Math.ceil(removed / 1000)}), ${rate(removed, deleteMs)} deleted`,
-      );
-      results.push(measured);
-    }
-    console.log(`ratio with garbage: baseline / chunkgc ${(results[1]!.wallMs / results[0]!.wallMs).toFixed(2)}×`);
-  }
-  console.log(
-    "\n## memory: 10M chunks through the engine's mark table and sweep decisions (synthetic listing, in-process)",
-  );
-  console.log(
-    execFileSync(process.execPath, [new URL("./memory.ts", import.meta.url).pathname, "10000000"])
-      .toString()
-      .trim(),
-  );
-} finally {
-  await server.stop();
 }

@@ -1,0 +1,196 @@
+/**
+ * The benchmark's report: results.json (everything measured), results.md (the tables and the ratios against the
+ * targets) and chart.svg (wall time against chunks, one line per engine and latency; bars for requests by kind),
+ * drawn by Vega-Lite compiled to Vega and rendered to SVG in Node (no browser, no canvas).
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse as parseVega, View } from "vega";
+import { compile, type TopLevelSpec } from "vega-lite";
+
+export interface Measured {
+  mode?: string;
+  wallMs: number;
+  peakRssMiB: number;
+  keys?: number;
+  result?: string;
+  message?: string;
+  counters?: Record<string, number>;
+  phases?: Record<string, number>;
+  requests?: Record<string, number>;
+  chunkDeleteRequests?: number;
+  indexBytesDownloaded?: number;
+}
+
+export interface BenchRun extends Measured {
+  server: string;
+  chunks: number;
+  latency: string;
+  rttMs: number;
+  garbage: number;
+  engine: string;
+}
+
+export interface BenchResults {
+  date: string;
+  machine: Record<string, string | number>;
+  command: string;
+  servers: Record<string, { endpoint: string; version: string }>;
+  runs: BenchRun[];
+  memory: Record<string, unknown>[];
+}
+
+const seconds = (ms: number | undefined) => (ms === undefined ? "–" : `${(ms / 1000).toFixed(2)} s`);
+const ratio = (a: number | undefined, b: number | undefined) =>
+  a === undefined || b === undefined || b === 0 ? "–" : `${(a / b).toFixed(2)}×`;
+const requestsOf = (run: BenchRun) =>
+  Object.entries(run.requests ?? {})
+    .filter(([, n]) => n > 0)
+    .map(([kind, n]) => `${kind} ${n}`)
+    .join(", ");
+
+function find(runs: BenchRun[], where: Partial<BenchRun>): BenchRun | undefined {
+  return runs.find((run) => Object.entries(where).every(([key, value]) => run[key as keyof BenchRun] === value));
+}
+
+export function markdownOf(results: BenchResults): string {
+  const lines: string[] = [];
+  const m = results.machine;
+  lines.push(
+    `# chunkgc benchmark, ${results.date.slice(0, 10)}`,
+    "",
+    `Machine: ${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB, Node ${m.node}; load average at start ${m.loadAverageAtStart}.`,
+    `Servers: ${Object.entries(results.servers)
+      .map(([name, s]) => `${name} (${s.version})`)
+      .join(", ")}, on the same cores as the engine.`,
+    `Command: \`${results.command}\`. Latency: toxiproxy between every client and the server (round trip measured).`,
+    "",
+  );
+  const groups = new Map<string, BenchRun[]>();
+  for (const run of results.runs) {
+    const key = `${run.server}|${run.chunks}|${run.latency}|${run.garbage > 0}`;
+    groups.set(key, [...(groups.get(key) ?? []), run]);
+  }
+  for (const runs of groups.values()) {
+    const first = runs[0]!;
+    lines.push(
+      `## ${first.server}, ${first.chunks.toLocaleString("en-US")} chunks${first.garbage ? `, ${first.garbage.toLocaleString("en-US")} garbage` : ", no garbage"}, latency ${first.latency} (round trip ${first.rttMs} ms)`,
+      "",
+      "| engine | wall | mark | sweep | delete | peak RSS | requests | DeleteObjects | removed |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    );
+    for (const run of runs) {
+      lines.push(
+        `| ${run.engine} | ${seconds(run.wallMs)} | ${seconds(run.phases?.markMs)} | ${seconds(run.phases?.sweepMs)} | ` +
+          `${seconds(run.phases?.deleteMs)} | ${run.peakRssMiB} MiB | ${requestsOf(run)} | ${run.chunkDeleteRequests ?? "–"} | ` +
+          `${run.counters?.removedChunks ?? "–"} |`,
+      );
+    }
+    lines.push("");
+  }
+
+  lines.push("## Ratios against the targets", "");
+  lines.push(
+    "| server | chunks | latency | chunkgc steady / raw parallel list | PBS-faithful / chunkgc steady | PBS download-all / chunkgc cold | sweep / raw parallel list | DeleteObjects vs ceil(removed/1000) | PBS delete / chunkgc delete |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  );
+  for (const run of results.runs.filter((r) => r.engine === "chunkgc steady state")) {
+    const at = { server: run.server, chunks: run.chunks, latency: run.latency };
+    const raw = find(results.runs, { ...at, engine: "raw parallel listing" });
+    const pbs = find(results.runs, { ...at, engine: "PBS-faithful baseline" });
+    const pbsAll = find(results.runs, { ...at, engine: "PBS, every index downloaded" });
+    const cold = find(results.runs, { ...at, engine: "chunkgc cold cache" });
+    const gc = results.runs.find(
+      (r) => r.server === run.server && r.latency === run.latency && r.engine === "chunkgc (garbage)",
+    );
+    const gp = results.runs.find(
+      (r) => r.server === run.server && r.latency === run.latency && r.engine === "PBS-faithful baseline (garbage)",
+    );
+    const removed = gc?.counters?.removedChunks;
+    lines.push(
+      `| ${run.server} | ${run.chunks.toLocaleString("en-US")} | ${run.latency} | ${ratio(run.wallMs, raw?.wallMs)} | ` +
+        `${ratio(pbs?.wallMs, run.wallMs)} | ${ratio(pbsAll?.wallMs, cold?.wallMs)} | ${ratio(run.phases?.sweepMs, raw?.wallMs)} | ` +
+        `${gc ? `${gc.chunkDeleteRequests} vs ${Math.ceil((removed ?? 0) / 1000)}` : "–"} | ${ratio(gp?.phases?.deleteMs, gc?.phases?.deleteMs)} |`,
+    );
+  }
+  lines.push("");
+
+  if (results.memory.length > 0) {
+    lines.push(
+      "## Memory: the whole `chunkgc gc` process (synthetic S3 endpoint)",
+      "",
+      "| chunks | run | Node options | peak RSS | per million chunks | wall | result |",
+      "| --- | --- | --- | --- | --- | --- | --- |",
+    );
+    for (const run of results.memory) {
+      lines.push(
+        `| ${Number(run.chunks).toLocaleString("en-US")} | ${run.run} | ${run.nodeOptions || "(none)"} | ${run.peakRssMiB} MiB | ` +
+          `${(Number(run.bytesPerMillionChunks) / 2 ** 20).toFixed(1)} MiB | ${seconds(Number(run.wallMs))} | ${run.result} |`,
+      );
+    }
+    lines.push("");
+  }
+  lines.push("Chart: [chart.svg](chart.svg). Raw figures: [results.json](results.json).", "");
+  return lines.join("\n");
+}
+
+/** Wall time against chunks (log scales), one line per engine × latency, a column per server; requests by kind. */
+export function chartSpec(results: BenchResults): TopLevelSpec {
+  const wall = results.runs
+    .filter((run) => run.garbage === 0)
+    .map((run) => ({
+      server: run.server,
+      chunks: run.chunks,
+      seconds: run.wallMs / 1000,
+      line: `${run.engine}, ${run.latency}`,
+    }));
+  const requests = results.runs
+    .filter((run) => run.garbage === 0 && run.chunks === Math.max(...results.runs.map((r) => r.chunks)))
+    .flatMap((run) =>
+      Object.entries(run.requests ?? {})
+        .filter(([, n]) => n > 0)
+        .map(([kind, n]) => ({ run: `${run.server}: ${run.engine}, ${run.latency}`, kind, requests: n })),
+    );
+  return {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: `chunkgc benchmark ${results.date.slice(0, 10)} (${results.machine.cores} cores)`,
+    vconcat: [
+      {
+        data: { values: wall },
+        facet: { column: { field: "server", type: "nominal", title: null } },
+        spec: {
+          width: 360,
+          height: 260,
+          mark: { type: "line", point: true },
+          encoding: {
+            x: { field: "chunks", type: "quantitative", scale: { type: "log" }, title: "chunks" },
+            y: { field: "seconds", type: "quantitative", scale: { type: "log" }, title: "wall time (s)" },
+            color: { field: "line", type: "nominal", title: "engine, latency" },
+          },
+        },
+      },
+      {
+        data: { values: requests },
+        width: 600,
+        mark: "bar",
+        encoding: {
+          y: { field: "run", type: "nominal", title: null, sort: null },
+          x: { field: "requests", type: "quantitative", scale: { type: "symlog" }, title: "requests (largest size)" },
+          color: { field: "kind", type: "nominal", title: "request" },
+        },
+      },
+    ],
+  } as TopLevelSpec;
+}
+
+export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const view = new View(parseVega(compile(spec).spec), { renderer: "none" });
+  return view.toSVG();
+}
+
+export async function writeReport(dir: string, results: BenchResults): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(join(dir, "results.md"), markdownOf(results));
+  writeFileSync(join(dir, "chart.svg"), await renderSvg(chartSpec(results)));
+}
