@@ -2,7 +2,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import pLimit from "p-limit";
 import type { Logger } from "pino";
 import { parseIndex } from "../datastore/index.ts";
-import { type FetchedObject, getObjectBytes, listPages, ObjectNotFoundError, type S3Context } from "../s3/index.ts";
+import { type FetchedObject, getObjectBytes, isKeyListed, ObjectNotFoundError, type S3Context } from "../s3/index.ts";
 import type { ListedIndex, ListedSnapshot } from "./content-scan.ts";
 import type { GcCounters } from "./counters.ts";
 import { SafetyAbortError } from "./errors.ts";
@@ -94,7 +94,7 @@ async function fetchIndex(marker: Marker, key: string): Promise<FetchedObject> {
       return await getObjectBytes(marker.s3, key, marker.signal);
     } catch (error) {
       if (!(error instanceof ObjectNotFoundError)) throw error;
-      if (!(await isListed(marker.s3, key, marker.signal))) throw error;
+      if (!(await isKeyListed(marker.s3, key, marker.signal))) throw error;
       if (attempt >= NOT_FOUND_REREADS) {
         throw new SafetyAbortError(
           "unreadable-index",
@@ -106,15 +106,6 @@ async function fetchIndex(marker: Marker, key: string): Promise<FetchedObject> {
       await delay(100 * 2 ** attempt, undefined, marker.signal ? { signal: marker.signal } : {});
     }
   }
-}
-
-/** Whether the bucket lists exactly this key. */
-async function isListed(s3: S3Context, key: string, signal?: AbortSignal): Promise<boolean> {
-  for await (const page of listPages(s3, { prefix: key, pageSize: 10, ...(signal ? { signal } : {}) })) {
-    if (page.objects.some((object) => object.key === key)) return true;
-    if (page.objects.some((object) => object.key > key)) return false;
-  }
-  return false;
 }
 
 /** Digests of one listed index, from the cache when key, ETag and size match, else downloaded and validated. */

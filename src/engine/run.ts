@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
 import type { Logger } from "pino";
 import { deriveSummary } from "../api/summary.ts";
 import { inUseKey } from "../datastore/index.ts";
@@ -6,6 +7,7 @@ import {
   assertBucketReachable,
   ConditionalWriteUnsupportedError,
   getObjectBytes,
+  isKeyListed,
   ObjectNotFoundError,
   probeServer,
   type S3Context,
@@ -44,21 +46,32 @@ export interface RunDependencies {
 
 const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
 
-/** Reads `.in-use`: the PBS host that has this datastore attached, if any. */
+/** Re-reads of `.in-use` that answered 404 while it is still listed. */
+const IN_USE_REREADS = 3;
+
+/**
+ * Reads `.in-use`: the PBS host that has this datastore attached, if any. A 404 counts as "not attached" only once the
+ * key is no longer listed; one that stays listed yet unreadable counts as attached (the safe reading).
+ */
 async function readInUse(s3: S3Context, store: string, signal?: AbortSignal): Promise<string | undefined> {
-  try {
-    const { bytes } = await getObjectBytes(s3, inUseKey(store), signal);
-    const text = Buffer.from(bytes).toString("utf8").trim();
+  const key = inUseKey(store);
+  for (let attempt = 0; ; attempt += 1) {
     try {
-      const parsed = JSON.parse(text) as { hostname?: unknown };
-      return typeof parsed.hostname === "string" && parsed.hostname ? parsed.hostname : "unknown host";
-    } catch {
-      // Unreadable, yet present: treat as attached, the safe reading.
-      return "unknown host (unreadable .in-use)";
+      const { bytes } = await getObjectBytes(s3, key, signal);
+      const text = Buffer.from(bytes).toString("utf8").trim();
+      try {
+        const parsed = JSON.parse(text) as { hostname?: unknown };
+        return typeof parsed.hostname === "string" && parsed.hostname ? parsed.hostname : "unknown host";
+      } catch {
+        // Unreadable, yet present: treat as attached, the safe reading.
+        return "unknown host (unreadable .in-use)";
+      }
+    } catch (error) {
+      if (!(error instanceof ObjectNotFoundError)) throw error;
+      if (!(await isKeyListed(s3, key, signal))) return undefined;
+      if (attempt >= IN_USE_REREADS) return "unknown host (.in-use is listed but answers 404)";
+      await delay(100 * 2 ** attempt, undefined, signal ? { signal } : {});
     }
-  } catch (error) {
-    if (error instanceof ObjectNotFoundError) return undefined;
-    throw error;
   }
 }
 

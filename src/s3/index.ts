@@ -21,6 +21,7 @@ export {
 } from "./delete.ts";
 export { hexKeyRanges, type KeyRange, shardCountFor } from "./key-ranges.ts";
 export {
+  isKeyListed,
   type ListedObject,
   type ListedPage,
   type ListParser,

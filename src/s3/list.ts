@@ -182,3 +182,12 @@ export function listRangesInParallel(s3: S3Context, options: ParallelListOptions
     ...(options.signal ? { signal: options.signal } : {}),
   });
 }
+
+/** Whether the bucket lists exactly this key: how a 404 on a GET is confirmed before anyone believes it. */
+export async function isKeyListed(s3: S3Context, key: string, signal?: AbortSignal): Promise<boolean> {
+  for await (const page of listPages(s3, { prefix: key, pageSize: 10, ...(signal ? { signal } : {}) })) {
+    if (page.objects.some((object) => object.key === key)) return true;
+    if (page.objects.some((object) => object.key > key)) return false;
+  }
+  return false;
+}

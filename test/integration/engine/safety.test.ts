@@ -318,5 +318,34 @@ for (const server of servers) {
         s3.close();
       }
     });
+
+    test(".in-use answering 404 while it is listed counts as attached: nothing is deleted", async () => {
+      const s3 = await freshBucketContext(server, "inuse404");
+      const proxy = await startFaultProxy(server.endpoint, {
+        plan: (request) =>
+          request.kind === "get" && request.key === inUseKey("s")
+            ? { type: "status", status: 404, code: "NoSuchKey" }
+            : undefined,
+      });
+      try {
+        const upload = nowSeconds();
+        await putChunks(s3, "s", "garbage", 5);
+        await putObject(s3, inUseKey("s"), JSON.stringify({ hostname: "pbs-node-2" }));
+        const before = await allKeys(s3);
+        const report = await runEngine(
+          s3,
+          { ...server, endpoint: proxy.endpoint },
+          { store: "s", cacheDir: tempCacheDir("inuse404"), now: new Date((upload + 30 * HOUR) * 1000) },
+        );
+        assert.ok((proxy.injectedByKind.get.status ?? 0) >= 1, "the 404 was injected");
+        assert.equal(report.result, "aborted", report.message);
+        assert.equal(report.inUse?.acknowledged, false);
+        assert.equal(proxy.log.filter((entry) => entry.kind === "deleteObjects").length, 0);
+        assert.deepEqual(await allKeys(s3), before);
+      } finally {
+        await proxy.close();
+        s3.close();
+      }
+    });
   });
 }
