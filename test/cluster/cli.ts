@@ -14,7 +14,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { findBinary } from "./binaries.ts";
 import { readSnapshot, restoreHost } from "./host.ts";
-import { containerdRoot, startCluster } from "./index.ts";
+import { nodeMountRoots, startCluster } from "./index.ts";
 import { acquireNodeLock } from "./lock.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -203,7 +203,7 @@ async function down(): Promise<number> {
       }
       const problems = await restoreHost({
         ...(kubeProxy ? { kubeProxy } : {}),
-        mountRoots: [join(dir, "node"), containerdRoot()],
+        mountRoots: nodeMountRoots(join(dir, "node")),
       });
       lock.release();
       for (const problem of problems) console.error(`not restored: ${problem}`);

@@ -76,6 +76,11 @@ export const clusterFiles = (dir: string) => ({
   auditLog: join(dir, "audit.log"),
 });
 
+/** Directories below which the node and dockerd mount (released on teardown). */
+export function nodeMountRoots(nodeDir: string): string[] {
+  return [nodeDir, containerdRoot(), join(cacheDir(), "docker")];
+}
+
 /** containerd's root: kept between clusters, so the images imported once stay. */
 export function containerdRoot(): string {
   return join(cacheDir(), "node-containerd");
@@ -115,7 +120,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       const proxy = kubeProxy();
       const problems = await restoreHost({
         ...(proxy ? { kubeProxy: proxy } : {}),
-        mountRoots: [paths.dir, paths.containerdRoot],
+        mountRoots: nodeMountRoots(paths.dir),
       });
       lock.release();
       if (temporary && !keep) rmSync(dir, { recursive: true, force: true });
@@ -126,7 +131,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   try {
     // Whatever a node killed before its teardown left behind, then the state to return to.
     const proxy = kubeProxy();
-    await restoreHost({ ...(proxy ? { kubeProxy: proxy } : {}), mountRoots: [paths.dir, paths.containerdRoot] });
+    await restoreHost({ ...(proxy ? { kubeProxy: proxy } : {}), mountRoots: nodeMountRoots(paths.dir) });
     for (const entry of ["node", "logs", "etcd", "pki", "audit.log", "kubeconfig", "host-address"]) {
       rmSync(join(dir, entry), { recursive: true, force: true });
     }
