@@ -1,13 +1,13 @@
 /**
  * `npm run crd`: writes the GarbageCollection CRD generated from the zod schemas (src/api/crd.ts) to crds/ and to the
- * Helm chart's crds/ (charts/chunkgc/crds/, the same bytes). `npm run crd -- --check` only compares and exits 1 when
+ * Helm chart (charts/chunkgc/files/crds/, the same bytes; templates/crd.yaml renders it). `npm run crd -- --check` only compares and exits 1 when
  * a file is stale.
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { CRD_FILE, renderCrdYaml } from "../src/api/crd.ts";
 
 /** Every copy of the CRD in the repository; test/unit/chart/crd-copy.test.ts checks the chart's. */
-const CRD_TARGETS = [CRD_FILE, `charts/chunkgc/${CRD_FILE}`];
+const CRD_TARGETS = [CRD_FILE, `charts/chunkgc/files/${CRD_FILE}`];
 
 const generated = renderCrdYaml();
 let stale = false;

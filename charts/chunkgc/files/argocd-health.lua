@@ -27,6 +27,15 @@ if stalled ~= nil and stalled.status == "True" then
   return hs
 end
 
+-- Before Ready: a run that cannot start is the news even when it also keeps a claim Pending.
+if status.activeRun ~= nil and status.activeRun.phase == "CannotStart" then
+  local running = condition(conditions, "Running")
+  hs.status = "Degraded"
+  hs.message = "the run cannot start"
+  if running ~= nil then hs.message = running.reason .. ": " .. (running.message or "") end
+  return hs
+end
+
 local ready = condition(conditions, "Ready")
 if ready == nil or ready.status == "Unknown" then return hs end
 if ready.status == "False" then
@@ -37,14 +46,6 @@ if ready.status == "False" then
     hs.status = "Degraded"
   end
   hs.message = ready.reason .. ": " .. (ready.message or "")
-  return hs
-end
-
-if status.activeRun ~= nil and status.activeRun.phase == "CannotStart" then
-  local running = condition(conditions, "Running")
-  hs.status = "Degraded"
-  hs.message = "the run cannot start"
-  if running ~= nil then hs.message = running.reason .. ": " .. (running.message or "") end
   return hs
 end
 

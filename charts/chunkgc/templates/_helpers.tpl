@@ -97,35 +97,36 @@ The watched namespaces, validated: namespace names, each once. Empty: all namesp
 {{- end }}
 
 {{/*
-The rules the operator needs in every namespace it watches, and nothing more:
-read GarbageCollections and write their status; create and clean up run Jobs; read their pods (termination
-message); check that a credentials Secret has its keys (get) and watch Secrets as metadata only (list, watch: the
-operator asks for PartialObjectMetadata and never holds Secret data in memory; RBAC cannot grant less than the
-verbs); manage and watch marker-cache claims;
-record Events (core and events.k8s.io) and list a run Job's Events (FailedCreate: why its pod cannot be created).
+The rules the operator needs in every namespace it watches, exactly the API calls its code makes (a cluster test
+compares them with the API server's audit log: no right unused, none missing):
+watch GarbageCollections (list, watch) and merge-patch their status; create, read back (adoption, name conflicts),
+watch and delete run Jobs; watch their pods; read a credentials Secret's keys (get) and watch Secrets as metadata only
+(list, watch: the operator asks for PartialObjectMetadata, Secret data never reaches it; RBAC has no finer verb);
+read, create and watch marker-cache claims; list a run Job's core Events (FailedCreate: why its pod cannot be
+created); record events.k8s.io Events (create, patch for a series).
 */}}
 {{- define "chunkgc.operatorRules" -}}
 - apiGroups: ["chunkgc.io"]
   resources: ["garbagecollections"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list", "watch"]
 - apiGroups: ["chunkgc.io"]
   resources: ["garbagecollections/status"]
-  verbs: ["patch", "update"]
+  verbs: ["patch"]
 - apiGroups: ["batch"]
   resources: ["jobs"]
   verbs: ["create", "get", "list", "watch", "delete"]
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list", "watch"]
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]
 - apiGroups: [""]
   resources: ["persistentvolumeclaims"]
-  verbs: ["get", "create", "list", "watch", "delete"]
+  verbs: ["get", "create", "list", "watch"]
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch", "list"]
+  verbs: ["list"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]

@@ -127,6 +127,22 @@ describe("Argo CD health check (lua5.1)", () => {
       /ClaimPending/,
     ],
     [
+      "a run that cannot start while its claim waits for it",
+      object(
+        status(
+          { ...accepted, notReady: { reason: "ClaimPending", message: "Pending" } } as StatusEvent,
+          { type: "RunStarted", run },
+          {
+            type: "RunProgress",
+            jobName: run.jobName,
+            progress: { phase: "CannotStart", reason: "Unschedulable", message: "0/1 nodes are available" },
+          },
+        ),
+      ),
+      "Degraded",
+      /Unschedulable/,
+    ],
+    [
       "an invalid spec",
       object(status({ type: "SpecInvalid", message: "spec.schedule: bad" })),
       "Degraded",

@@ -19,6 +19,7 @@ import type {
   V1ServiceAccount,
 } from "@kubernetes/client-node";
 import { parse } from "yaml";
+import { garbageCollectionCrd } from "../../../src/api/crd.ts";
 import { GarbageCollectionSpecSchema } from "../../../src/api/index.ts";
 import { buildRunJob, RUN_USER_ID } from "../../../src/operator/job-builder.ts";
 import { packageVersion } from "../../../src/util/package-info.ts";
@@ -30,13 +31,13 @@ const FULLNAME = "gc-chunkgc";
 
 /** What the operator may do in a watched namespace, as "group/resource verb" triples. */
 const OPERATOR_RIGHTS = [
-  ...triples("chunkgc.io", "garbagecollections", ["get", "list", "watch"]),
-  ...triples("chunkgc.io", "garbagecollections/status", ["patch", "update"]),
+  ...triples("chunkgc.io", "garbagecollections", ["list", "watch"]),
+  ...triples("chunkgc.io", "garbagecollections/status", ["patch"]),
   ...triples("batch", "jobs", ["create", "get", "list", "watch", "delete"]),
-  ...triples("", "pods", ["get", "list", "watch"]),
+  ...triples("", "pods", ["list", "watch"]),
   ...triples("", "secrets", ["get", "list", "watch"]),
-  ...triples("", "persistentvolumeclaims", ["get", "create", "list", "watch", "delete"]),
-  ...triples("", "events", ["create", "patch", "list"]),
+  ...triples("", "persistentvolumeclaims", ["get", "create", "list", "watch"]),
+  ...triples("", "events", ["list"]),
   ...triples("events.k8s.io", "events", ["create", "patch"]),
 ].sort();
 /** The run pod defaults and Lease name the default values pass. */
@@ -49,14 +50,7 @@ const RUN_DEFAULT_ARGS = [
   `--leader-elect-lease-name=${FULLNAME}`,
 ];
 /** Lease verbs; delete because the operator deletes a datastore Lease when it releases the lock. */
-const LEASE_RIGHTS = triples("coordination.k8s.io", "leases", [
-  "get",
-  "create",
-  "update",
-  "delete",
-  "list",
-  "watch",
-]).sort();
+const LEASE_RIGHTS = triples("coordination.k8s.io", "leases", ["get", "create", "update", "delete"]).sort();
 
 function triples(group: string, resource: string, verbs: string[]): string[] {
   return verbs.map((verb) => `${group}/${resource} ${verb}`);
@@ -170,6 +164,7 @@ describe("helm template with default values", async () => {
       `ClusterRole -/${FULLNAME}-edit`,
       `ClusterRole -/${FULLNAME}-view`,
       `ClusterRoleBinding -/${FULLNAME}`,
+      "CustomResourceDefinition -/garbagecollections.chunkgc.io",
       `Deployment ${NAMESPACE}/${FULLNAME}`,
       `Role ${NAMESPACE}/${FULLNAME}-leases`,
       `RoleBinding ${NAMESPACE}/${FULLNAME}-leases`,
@@ -177,6 +172,15 @@ describe("helm template with default values", async () => {
       `ServiceAccount ${NAMESPACE}/${FULLNAME}`,
       `ServiceAccount ${NAMESPACE}/${FULLNAME}-run`,
     ]);
+  });
+
+  test("the CRD is the generated one, kept when the release goes (upgrades upgrade it)", () => {
+    const crd = only<Manifest & { spec: unknown }>(manifests, "CustomResourceDefinition");
+    const generated = garbageCollectionCrd() as { spec: unknown; metadata: { labels: Record<string, string> } };
+    assert.deepEqual(crd.spec, generated.spec);
+    assert.equal((crd.metadata.annotations as Record<string, string>)["helm.sh/resource-policy"], "keep");
+    for (const [key, value] of Object.entries(generated.metadata.labels))
+      assert.equal(crd.metadata.labels?.[key], value);
   });
 
   test("the Deployment runs `chunkgc operator` once, without leader election, Recreate on upgrade", () => {
@@ -496,6 +500,7 @@ describe("helm template with non-default values", () => {
       rbac: { create: false },
       serviceAccount: { create: false, name: "existing" },
       runServiceAccount: { create: false },
+      crds: { create: false },
     });
     assert.deepEqual(
       manifests.map((m) => m.kind),
