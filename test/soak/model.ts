@@ -74,6 +74,8 @@ export class RoundModel {
   /** Keys under `.cnt/` the writer never deletes (namespace markers, owners, junk). */
   readonly permanentKeys = new Set<string>();
   inUse = false;
+  /** Referenced chunks found gone (each reported once). */
+  readonly reportedGone = new Set<string>();
   /** Index keys that existed for the whole of a run that succeeded (not dry): surely in the engine's index cache. */
   readonly surelyCached = new Set<string>();
   /** Snapshot paths that had an index while some run was in progress: possibly in the engine's index cache. */

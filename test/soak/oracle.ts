@@ -100,7 +100,11 @@ export async function checkInvariant(
     if (base) for (const id of model.refsOf(base)) requireId(id, `dedup base ${base.path} of running backup ${path}`);
   }
   for (const [key, reason] of required) {
-    if (!chunkKeys.has(key)) violations.push({ kind: "referenced-chunk-gone", key, detail: reason });
+    // Reported once, after the run that deleted it.
+    if (!chunkKeys.has(key) && !model.reportedGone.has(key)) {
+      model.reportedGone.add(key);
+      violations.push({ kind: "referenced-chunk-gone", key, detail: reason });
+    }
   }
 
   const keep = [...model.permanentKeys, ...model.junkKeys];

@@ -46,6 +46,8 @@ export type WriterOp =
   | { readonly type: "start"; readonly pick: number; readonly newChunks: number; readonly reuse: number }
   | { readonly type: "finish"; readonly pick: number }
   | { readonly type: "prune"; readonly pick: number }
+  /** Prune the dedup base of a backup running now (refused unless the engine can know it, see writer.ts). */
+  | { readonly type: "prune-base"; readonly pick: number }
   | { readonly type: "attach" };
 
 export type ProcessEvent =
@@ -125,7 +127,8 @@ const writerOpArb: fc.Arbitrary<WriterOp> = fc.oneof(
     weight: 18,
   },
   { arbitrary: fc.record({ type: fc.constant("finish" as const), pick: fc.nat() }), weight: 18 },
-  { arbitrary: fc.record({ type: fc.constant("prune" as const), pick: fc.nat() }), weight: 24 },
+  { arbitrary: fc.record({ type: fc.constant("prune" as const), pick: fc.nat() }), weight: 16 },
+  { arbitrary: fc.record({ type: fc.constant("prune-base" as const), pick: fc.nat() }), weight: 12 },
   { arbitrary: fc.record({ type: fc.constant("attach" as const) }), weight: 1 },
 );
 

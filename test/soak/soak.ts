@@ -172,7 +172,8 @@ export function formatFigures(soak: ServerSoak): string {
       `${f.racers} racing GCs`,
     `   results: ${results}`,
     `   writer: ${f.writer.started} backups started, ${f.writer.finished} finished, ${f.writer.pruned} snapshots ` +
-      `pruned (${f.writer.refused} prunes of a locked base refused), ${f.writer.attached} attaches`,
+      `pruned (${f.writer.basesPruned} of them dedup bases of a running backup; ${f.writer.refused} prunes of a base ` +
+      `the engine could not know refused), ${f.writer.attached} attaches`,
     `   chunks deleted: ${f.chunksDeleted}; clean runs compared exactly: ${f.cleanRunsCompared} ` +
       `(${f.cleanRunsAmbiguous} too close to a cutoff to call)`,
     `   violations: ${f.violations}${f.failedSeeds.length > 0 ? ` (seeds ${f.failedSeeds.join(", ")})` : ""}`,

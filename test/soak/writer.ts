@@ -18,12 +18,14 @@ export interface WriterStats {
   started: number;
   finished: number;
   pruned: number;
+  /** Of those, dedup bases of a running backup (the engine must keep their chunks from its index cache). */
+  basesPruned: number;
   refused: number;
   attached: number;
 }
 
 export function emptyWriterStats(): WriterStats {
-  return { started: 0, finished: 0, pruned: 0, refused: 0, attached: 0 };
+  return { started: 0, finished: 0, pruned: 0, basesPruned: 0, refused: 0, attached: 0 };
 }
 
 export class PbsWriter {
@@ -64,6 +66,8 @@ export class PbsWriter {
         return this.finish(op.pick);
       case "prune":
         return this.prune(op.pick);
+      case "prune-base":
+        return this.pruneBase(op.pick);
       case "attach":
         this.stats.attached += 1;
         this.model.inUse = true;
@@ -145,6 +149,17 @@ export class PbsWriter {
       );
   }
 
+  async pruneBase(pick: number): Promise<void> {
+    const model = this.model;
+    const bases = [...(this.runningDuring ?? [])]
+      .map((path) => model.snapshots.get(path)!)
+      .filter((backup) => backup.state === "running" && backup.base !== undefined)
+      .map((backup) => model.snapshots.get(backup.base!)!)
+      .filter((base) => base.state === "finished" && !base.protected);
+    if (bases.length === 0) return;
+    await this.pruneSnapshot(bases[pick % bases.length]!);
+  }
+
   async prune(pick: number): Promise<void> {
     const model = this.model;
     const during = this.runningDuring ?? new Set<string>();
@@ -152,14 +167,24 @@ export class PbsWriter {
       (snapshot) => snapshot.state === "finished" && !snapshot.protected && !during.has(snapshot.path),
     );
     if (candidates.length === 0) return;
-    const victim = candidates[pick % candidates.length]!;
+    await this.pruneSnapshot(candidates[pick % candidates.length]!);
+  }
+
+  private async pruneSnapshot(victim: SnapshotModel): Promise<void> {
+    const model = this.model;
+    const during = this.runningDuring ?? new Set<string>();
+    if (during.has(victim.path)) return;
+    let isBase = false;
     for (const path of during) {
       const backup = model.snapshots.get(path)!;
-      if (backup.base === victim.path && !this.baseIsKnowable(victim, backup)) {
+      if (backup.base !== victim.path) continue;
+      if (!this.baseIsKnowable(victim, backup)) {
         this.stats.refused += 1;
         return;
       }
+      isBase = true;
     }
+    if (isBase) this.stats.basesPruned += 1;
     victim.state = "pruned";
     for (const key of victim.keys) this.prunedKeys.add(key);
     await deleteKeys(this.io, [...victim.keys]);
