@@ -1,6 +1,7 @@
 /** A changed Secret or claim maps back to exactly the resources that name it (so they reconcile at once). */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { watchedNamespaces } from "../../../../src/operator/controller/operator.ts";
 import { resourcesReferencing } from "../../../../src/operator/controller/references.ts";
 import { buildRunServiceAccount } from "../../../../src/operator/controller/run-service-account.ts";
 import { sampleSpec } from "../../../support/gc-fixtures.ts";
@@ -51,5 +52,14 @@ describe("run ServiceAccount", () => {
     assert.deepEqual(account.metadata?.annotations, { "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/gc" });
     assert.equal(account.metadata?.namespace, "team");
     assert.equal(buildRunServiceAccount("team", "gc-run", {}).metadata?.annotations, undefined);
+  });
+});
+
+describe("watched namespaces", () => {
+  it("a list, the single flag merged in, each once; none means all", () => {
+    assert.deepEqual(watchedNamespaces({ namespaces: ["a", "b"], namespace: "a" }), ["a", "b"]);
+    assert.deepEqual(watchedNamespaces({ namespace: "x" }), ["x"]);
+    assert.equal(watchedNamespaces({}), undefined);
+    assert.equal(watchedNamespaces({ namespaces: [] }), undefined);
   });
 });
