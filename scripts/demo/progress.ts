@@ -43,6 +43,8 @@ export interface LongCommandOptions {
   /** Seconds of silence before a heartbeat line. */
   readonly quietSeconds?: number;
   readonly timeoutMs: number;
+  /** Show only stderr (progress) and drop stdout (e.g. a JSON report the caller reads from a file). */
+  readonly hideStdout?: boolean;
 }
 
 /**
@@ -76,7 +78,8 @@ export function runLong(
       }
       lastOutput = Date.now();
     };
-    child.stdout.on("data", onData);
+    if (options.hideStdout) child.stdout.resume();
+    else child.stdout.on("data", onData);
     child.stderr.on("data", onData);
     const heartbeat = setInterval(() => {
       if (Date.now() - lastOutput < quietMs) return;
