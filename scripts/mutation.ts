@@ -11,7 +11,8 @@
  * variables that ask for Ceph as well are removed for Stryker's test processes, which would start it per mutant.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { belowThreshold, markdownTable, moduleScores, type MutationReport, touchedModules } from "./mutation-report.ts";
 
@@ -50,6 +51,9 @@ if (modules.length === 0) {
 console.log(`mutation: ${modules.join(", ")}`);
 
 const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH}` };
+// The S3 servers the test files start (one per test process) keep their data here, removed at the end.
+const workDir = mkdtempSync(path.join(tmpdir(), "chunkgc-mutation-"));
+env.CHUNKGC_TEST_WORKDIR = workDir;
 delete env.CI;
 delete env.CHUNKGC_TEST_CEPH;
 delete env.CHUNKGC_TEST_S3_SERVERS;
@@ -62,7 +66,7 @@ const code = await new Promise<number>((resolve, reject) => {
   });
   child.on("error", reject);
   child.on("exit", (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0)));
-});
+}).finally(() => rmSync(workDir, { recursive: true, force: true }));
 if (code !== 0) process.exit(code);
 
 const report = JSON.parse(readFileSync(path.join(root, config.jsonReporter.fileName), "utf8")) as MutationReport;
