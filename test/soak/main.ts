@@ -13,7 +13,8 @@ import { start as startVersitygw } from "../servers/versitygw.ts";
 import { parseS3Servers, S3_SERVERS_ENV, type S3TestServer } from "../support/s3-servers.ts";
 import { formatFigures, soakServer } from "./soak.ts";
 
-const USAGE = "usage: npm run soak -- --rounds N [--seed S] [--server versitygw|ceph|both] [--parallel P]";
+const USAGE =
+  "usage: npm run soak -- --rounds N [--seed S] [--server versitygw|ceph|both] [--parallel P] [--minutes M]";
 
 function fail(message: string): never {
   console.error(`${message}\n${USAGE}`);
@@ -28,6 +29,8 @@ const { values } = parseArgs({
     // Development only: a shorter age leaves nothing deletable while backups run (the writer margin is 300 s).
     "age-seconds": { type: "string" },
     parallel: { type: "string", default: "2" },
+    // Stop starting rounds after this many minutes; the figures cover the rounds played.
+    minutes: { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
@@ -72,6 +75,7 @@ try {
         rounds,
         seed,
         parallel: Number(values.parallel),
+        ...(values.minutes ? { budgetMs: Number(values.minutes) * 60_000 } : {}),
         ...(values["age-seconds"] ? { ageSeconds: Number(values["age-seconds"]) } : {}),
       }),
     ),

@@ -23,6 +23,8 @@ export interface SoakOptions {
   readonly seed: number;
   /** How many rounds may be uploaded ahead of the one playing. */
   readonly lookahead?: number;
+  /** Stop starting rounds after this many ms (the figures then cover the rounds played). */
+  readonly budgetMs?: number;
   /** Rounds played at once (each has its own datastore, lock and caches). */
   readonly parallel?: number;
   /** Seconds a round's datastore ages before it plays (default: grace + writer margin + slack). */
@@ -64,8 +66,11 @@ export async function soakServer(server: S3TestServer, options: SoakOptions): Pr
   let produced = 0;
   let consumed = 0;
   let wake: (() => void) | undefined;
+  let done = false;
+  const overBudget = () => options.budgetMs !== undefined && Date.now() - started > options.budgetMs;
+  let producing = true;
   const producer = (async () => {
-    while (produced < options.rounds) {
+    while (produced < options.rounds && !overBudget() && !done) {
       if (produced - consumed >= lookahead) {
         await new Promise<void>((resolve) => {
           wake = resolve;
@@ -78,6 +83,7 @@ export async function soakServer(server: S3TestServer, options: SoakOptions): Pr
       produced += 1;
       await round.catch(() => {});
     }
+    producing = false;
   })();
   const rate = () => {
     const playedMs = Date.now() - (playStart ?? Date.now());
@@ -85,8 +91,11 @@ export async function soakServer(server: S3TestServer, options: SoakOptions): Pr
   };
   let nextRound = 0;
   const worker = async () => {
-    for (let r = nextRound++; r < options.rounds; r = nextRound++) {
-      while (prepared.length <= r) await delay(50);
+    for (let r = nextRound++; r < options.rounds && !overBudget(); r = nextRound++) {
+      while (prepared.length <= r) {
+        if (!producing) return;
+        await delay(50);
+      }
       const round = await prepared[r]!;
       const wait = round.uploadedAtMs + ageMs - Date.now();
       if (wait > 0) await delay(wait);
@@ -131,6 +140,8 @@ export async function soakServer(server: S3TestServer, options: SoakOptions): Pr
   };
   try {
     await Promise.all(Array.from({ length: options.parallel ?? 2 }, worker));
+    done = true;
+    wake?.();
   } finally {
     await producer.catch(() => {});
     rmSync(workDir, { recursive: true, force: true });
