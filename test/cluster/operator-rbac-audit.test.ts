@@ -186,13 +186,17 @@ describe("least privilege: the chart's rules against the operator's real request
       60_000,
     ).catch((error: Error) => {
       const seen = new Set(
-        read().map(
-          (e) => `${e.objectRef?.namespace} ${e.objectRef?.apiGroup ?? ""}/${e.objectRef?.resource} ${e.verb}`,
-        ),
+        read().map((e) => {
+          const ref = e.objectRef ?? {};
+          const resource = ref.subresource ? `${ref.resource}/${ref.subresource}` : ref.resource;
+          return `${ref.namespace} ${right(ref.apiGroup ?? "", resource ?? "", e.verb)}`;
+        }),
       );
-      throw new Error(
-        `${error.message}\nunused rights: watched ${[...inWatched].join(", ")}; seen: ${[...seen].join(", ")}`,
-      );
+      const unused = [
+        ...[...inWatched].filter((r) => !seen.has(`${watched} ${r}`)),
+        ...[...inHome].filter((r) => !seen.has(`${home} ${r}`)),
+      ];
+      throw new Error(`${error.message}: granted but never used: ${unused.join(", ")}`);
     });
     process.stderr.write(
       `# audit: ${used.watched.size} rights used in the watched namespace, ${used.home.size} in the release namespace\n`,
