@@ -351,7 +351,12 @@ export async function runGc(
       report.message = error.message;
     } else if (error instanceof SafetyAbortError) {
       report.result = "aborted";
-      report.message = error.message;
+      // A rule that trips at a later round's recheck stops the run after earlier rounds deleted: say so.
+      const removed = counters.removedChunks + counters.removedBad;
+      report.message =
+        stats.deleteRequests > 0 && removed > 0
+          ? `${error.message} (stopped after earlier rounds removed ${removed} chunks)`
+          : error.message;
     } else {
       report.result = "failed";
       report.message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
