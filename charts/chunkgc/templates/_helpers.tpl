@@ -131,3 +131,15 @@ created); record events.k8s.io Events (create, patch for a series).
   resources: ["events"]
   verbs: ["create", "patch"]
 {{- end }}
+
+{{/*
+"true" when the CRD exists in the cluster without belonging to this release (installed from crds/ by an older chart,
+by hand, or by another release): the chart then leaves it alone instead of failing on ownership. Empty in
+`helm template` (no cluster).
+*/}}
+{{- define "chunkgc.crdForeign" -}}
+{{- $existing := lookup "apiextensions.k8s.io/v1" "CustomResourceDefinition" "" "garbagecollections.chunkgc.io" }}
+{{- if $existing }}
+{{- if ne (dig "metadata" "annotations" "meta.helm.sh/release-name" "" $existing) .Release.Name }}true{{- end }}
+{{- end }}
+{{- end }}
