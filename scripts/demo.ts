@@ -99,7 +99,7 @@ async function down(): Promise<void> {
 }
 
 async function installPrerequisites(): Promise<void> {
-  step("Installing what the demo needs (first run: builds Kubernetes, helm and versitygw from source, ~15 min)");
+  step("Installing what the demo needs (a first run compiles Kubernetes, helm and versitygw: 20+ min on 2 cores)");
   await runLong("install", "bash", [join(ROOT, "scripts", "install-test-deps.sh"), "--demo"], {
     cwd: ROOT,
     quietSeconds: 20,
@@ -151,17 +151,22 @@ function ageDatastore(): void {
   );
 }
 
+const HELM_ARGS = [
+  ...["upgrade", "--install", RELEASE, CHART, "--namespace", OPERATOR_NS],
+  ...["--set", "image.repository=chunkgc", "--set", "image.tag=dev", "--set", "image.pullPolicy=Never"],
+  ...["--wait", "--timeout", "3m"],
+];
+
+/** Starts the chart's install; it runs while the seed writes (the two are independent), {@link showChart} reports it. */
 async function installChart(kube: Kube): Promise<void> {
-  step(`Installing the chart with the image built from this tree (chunkgc:dev)`);
   await kube.kubectl(["apply", "-f", "-"], { input: stringify(restrictedNamespace(OPERATOR_NS)) });
-  await kube.helm(
-    [
-      ...["upgrade", "--install", RELEASE, CHART, "--namespace", OPERATOR_NS],
-      ...["--set", "image.repository=chunkgc", "--set", "image.tag=dev", "--set", "image.pullPolicy=Never"],
-      ...["--wait", "--timeout", "3m"],
-    ],
-    { echo: true, timeoutMs: 4 * 60_000 },
-  );
+  await kube.helm(HELM_ARGS, { timeoutMs: 4 * 60_000 });
+}
+
+async function showChart(kube: Kube, installed: Promise<void>): Promise<void> {
+  step("Installing the chart with the image built from this tree (chunkgc:dev), started while the seed wrote");
+  shown("helm", HELM_ARGS);
+  await installed;
   await kube.show(["-n", OPERATOR_NS, "get", "deployment,pods"]);
 }
 
@@ -313,11 +318,14 @@ async function demo(): Promise<boolean> {
     await stopDemoS3(STATE_DIR);
     const s3 = await startDemoS3(STATE_DIR, hostAddress);
     note(`endpoint ${s3.endpoint}`);
+    const chart = installChart(kube);
+    // Awaited in showChart; a failure meanwhile must not count as unhandled.
+    chart.catch(() => undefined);
     const seeded = await seed(s3);
     note(`${seeded.report.objects} objects written; the counters a GC run must find, as the seed states them:`);
     console.log(formatCounters(seeded.expected.counters, seeded.expected.counters));
     ageDatastore();
-    await installChart(kube);
+    await showChart(kube, chart);
     await createNamespaceAndSecret(kube, s3);
 
     step("A dry run: apply a GarbageCollection with dryRun: true (no schedule: it runs once per spec change)");

@@ -17,11 +17,11 @@ export const DEMO = {
 
 /**
  * The datastore the seed writes: 12 snapshots sharing chunks, the garbage of pruned ones, corrupt copies, an abandoned
- * backup. About 2,200 small objects, so seeding takes seconds even on a busy 2-core machine.
+ * backup. About 1,500 small objects, so seeding takes seconds even on a busy 2-core machine.
  */
 export const SEED_ARGS: readonly string[] = [
-  ["--chunks", "1500"],
-  ["--garbage", "600"],
+  ["--chunks", "1000"],
+  ["--garbage", "400"],
   ["--snapshots", "12"],
   ["--groups", "3"],
   ["--namespaces", "2"],
