@@ -3,17 +3,43 @@
  * datastore of N chunks, served over HTTP by another process), once with no marker cache (the first run) and once
  * with the cache the first run left. Peak RSS comes from the kernel (`/usr/bin/time`), not from the process itself.
  *
- *   node bench/memory-cli.ts [chunks=10000000] [indexes=1000]      prints one JSON line per run
+ * The CLI measured is the compiled build (`tsc -p tsconfig.build.json`, what the container image runs), built into
+ * node_modules/.cache/chunkgc-bench/; `--source` measures `node src/cli/main.ts` instead (Node's type stripping adds
+ * ~40 MiB of its own).
+ *
+ *   node bench/memory-cli.ts [chunks=10000000] [indexes=1000] [--source]      prints one JSON line per run
  */
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
-const chunks = Number(process.argv[2] ?? 10_000_000);
-const indexes = Number(process.argv[3] ?? 1000);
+const args = process.argv.slice(2).filter((arg) => !arg.startsWith("--"));
+const fromSource = process.argv.includes("--source");
+const chunks = Number(args[0] ?? 10_000_000);
+const indexes = Number(args[1] ?? 1000);
+
+/** The compiled CLI, built from the current sources (with package.json beside it, as in the image). */
+function compiledCli(): string {
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const out = join(root, "node_modules", ".cache", "chunkgc-bench");
+  execFileSync(
+    process.execPath,
+    [
+      join(root, "node_modules", "typescript", "bin", "tsc"),
+      "-p",
+      join(root, "tsconfig.build.json"),
+      "--outDir",
+      join(out, "dist"),
+    ],
+    { stdio: "inherit" },
+  );
+  copyFileSync(join(root, "package.json"), join(out, "package.json"));
+  return join(out, "dist", "cli", "main.js");
+}
+const cli = fromSource ? fileURLToPath(new URL("../src/cli/main.ts", import.meta.url)) : compiledCli();
 const work = mkdtempSync(join(tmpdir(), "chunkgc-memory-"));
 const server = spawn(
   process.execPath,
@@ -41,7 +67,7 @@ try {
         "-o",
         timeFile,
         process.execPath,
-        fileURLToPath(new URL("../src/cli/main.ts", import.meta.url)),
+        cli,
         "gc",
         "--endpoint",
         endpoint,
@@ -67,6 +93,8 @@ try {
     );
     const report = JSON.parse(out.toString()) as {
       result: string;
+      message?: string;
+      phases: Record<string, number>;
       counters: Record<string, number>;
       markerCache: { status: string };
       requests: Record<string, number>;
@@ -78,7 +106,11 @@ try {
         run,
         chunks,
         indexes,
+        cli: fromSource ? "sources (type stripping)" : "compiled build",
+        nodeOptions: process.env.NODE_OPTIONS ?? "",
         result: report.result,
+        ...(report.message ? { message: report.message } : {}),
+        phases: report.phases,
         markerCache: report.markerCache.status,
         diskChunks: report.counters.diskChunks,
         requests: report.requests,

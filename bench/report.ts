@@ -119,12 +119,12 @@ export function markdownOf(results: BenchResults): string {
     lines.push(
       "## Memory: the whole `chunkgc gc` process (synthetic S3 endpoint)",
       "",
-      "| chunks | run | Node options | peak RSS | per million chunks | wall | result |",
-      "| --- | --- | --- | --- | --- | --- | --- |",
+      "| chunks | run | CLI | Node options | peak RSS | per million chunks | wall | result |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- |",
     );
     for (const run of results.memory) {
       lines.push(
-        `| ${Number(run.chunks).toLocaleString("en-US")} | ${run.run} | ${run.nodeOptions || "(none)"} | ${run.peakRssMiB} MiB | ` +
+        `| ${Number(run.chunks).toLocaleString("en-US")} | ${run.run} | ${run.cli ?? "sources"} | ${run.nodeOptions || "(none)"} | ${run.peakRssMiB} MiB | ` +
           `${(Number(run.bytesPerMillionChunks) / 2 ** 20).toFixed(1)} MiB | ${seconds(Number(run.wallMs))} | ${run.result} |`,
       );
     }
@@ -193,4 +193,33 @@ export async function writeReport(dir: string, results: BenchResults): Promise<v
   writeFileSync(join(dir, "results.json"), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(dir, "results.md"), markdownOf(results));
   writeFileSync(join(dir, "chart.svg"), await renderSvg(chartSpec(results)));
+}
+
+/**
+ * Re-renders the report from saved results, merging several benchmark runs and a separate memory run:
+ *   node bench/report.ts --results a.json[,b.json] [--memory-from memory.jsonl] --out docs/benchmarks
+ */
+if (import.meta.main) {
+  const { parseArgs } = await import("node:util");
+  const { readFileSync } = await import("node:fs");
+  const { values } = parseArgs({
+    options: { results: { type: "string" }, "memory-from": { type: "string" }, out: { type: "string" } },
+  });
+  const files = (values.results ?? "").split(",").filter(Boolean);
+  if (files.length === 0 || !values.out)
+    throw new Error("usage: --results a.json[,b.json] [--memory-from x] --out dir");
+  const loaded = files.map((file) => JSON.parse(readFileSync(file, "utf8")) as BenchResults);
+  const merged: BenchResults = {
+    ...loaded[0]!,
+    command: loaded.map((results) => results.command).join("; "),
+    servers: Object.assign({}, ...loaded.map((results) => results.servers)),
+    runs: loaded.flatMap((results) => results.runs),
+    memory: loaded.flatMap((results) => results.memory),
+  };
+  if (values["memory-from"]) {
+    for (const line of readFileSync(values["memory-from"], "utf8").trim().split("\n")) {
+      if (line.startsWith("{")) merged.memory.push(JSON.parse(line));
+    }
+  }
+  await writeReport(values.out, merged);
 }
