@@ -7,7 +7,8 @@
  * node_modules/.cache/chunkgc-bench/; `--source` measures `node src/cli/main.ts` instead (Node's type stripping adds
  * ~40 MiB of its own).
  *
- *   node bench/memory-cli.ts [chunks=10000000] [indexes=1000] [--source]      prints one JSON line per run
+ *   node bench/memory-cli.ts [chunks=10000000] [indexes=1000] [--source] [--max-old-space-size=N]
+ * prints one JSON line per run.
  */
 import { execFileSync, spawn } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -18,6 +19,8 @@ import { fileURLToPath } from "node:url";
 
 const args = process.argv.slice(2).filter((arg) => !arg.startsWith("--"));
 const fromSource = process.argv.includes("--source");
+/** `--max-old-space-size=N`: V8's old-space limit for the measured gc process only (as a pod's NODE_OPTIONS would). */
+const heapLimit = process.argv.find((arg) => arg.startsWith("--max-old-space-size="));
 const chunks = Number(args[0] ?? 10_000_000);
 const indexes = Number(args[1] ?? 1000);
 
@@ -34,7 +37,7 @@ function compiledCli(): string {
       "--outDir",
       join(out, "dist"),
     ],
-    { stdio: "inherit" },
+    { stdio: "inherit", env: { ...process.env, NODE_OPTIONS: "" } },
   );
   copyFileSync(join(root, "package.json"), join(out, "package.json"));
   return join(out, "dist", "cli", "main.js");
@@ -86,6 +89,7 @@ try {
           AWS_ACCESS_KEY_ID: "synthetic",
           AWS_SECRET_ACCESS_KEY: "synthetic",
           CHUNKGC_LOG_LEVEL: "warn",
+          NODE_OPTIONS: heapLimit ?? "",
         },
         maxBuffer: 64 << 20,
         stdio: ["ignore", "pipe", "inherit"],
@@ -107,7 +111,7 @@ try {
         chunks,
         indexes,
         cli: fromSource ? "sources (type stripping)" : "compiled build",
-        nodeOptions: process.env.NODE_OPTIONS ?? "",
+        nodeOptions: heapLimit ?? "",
         result: report.result,
         ...(report.message ? { message: report.message } : {}),
         phases: report.phases,

@@ -285,17 +285,19 @@ try {
   } else if (values["memory-chunks"] !== "0") {
     const chunks = count(values["memory-chunks"]);
     log(`\n## memory: the whole \`chunkgc gc\` process at ${chunks} chunks (synthetic S3 endpoint)`);
-    for (const heap of [undefined, 160]) {
+    for (const heap of [undefined, 128]) {
       const out = execFileSync(
         process.execPath,
-        [new URL("./memory-cli.ts", import.meta.url).pathname, String(chunks)],
-        {
-          env: { ...process.env, ...(heap ? { NODE_OPTIONS: `--max-old-space-size=${heap}` } : {}) },
-          maxBuffer: 16 << 20,
-        },
+        [
+          new URL("./memory-cli.ts", import.meta.url).pathname,
+          String(chunks),
+          "1000",
+          ...(heap ? [`--max-old-space-size=${heap}`] : []),
+        ],
+        { maxBuffer: 16 << 20, stdio: ["ignore", "pipe", "inherit"] },
       );
       for (const line of out.toString().trim().split("\n")) {
-        const run = { ...JSON.parse(line), nodeOptions: heap ? `--max-old-space-size=${heap}` : "" };
+        const run = JSON.parse(line);
         results.memory.push(run);
         log(JSON.stringify(run));
       }
