@@ -43,6 +43,7 @@ export interface Figures {
   stops: number;
   stopsPastLease: number;
   racers: number;
+  pauses: number;
   chunksDeleted: number;
   cleanRunsCompared: number;
   cleanRunsAmbiguous: number;
@@ -61,6 +62,7 @@ export function emptyFigures(): Figures {
     stops: 0,
     stopsPastLease: 0,
     racers: 0,
+    pauses: 0,
     chunksDeleted: 0,
     cleanRunsCompared: 0,
     cleanRunsAmbiguous: 0,
@@ -155,6 +157,10 @@ async function playRun(
 ): Promise<RunRecord> {
   const { model, seed } = prepared;
   const figures = ctx.figures;
+  if (shape.pause && i > 0) {
+    figures.pauses += 1;
+    await delay((GRACE_SECONDS + 5) * 1000);
+  }
   // An attached datastore reports what it would delete: compared as a dry run is not, so left out.
   const clean = isCleanRun(shape, i) && !model.inUse;
   const before = await listStore(ctx.io, model.store);

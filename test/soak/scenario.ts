@@ -65,6 +65,11 @@ export interface RunShape {
   readonly event: ProcessEvent;
   /** A second GC started concurrently (both race for the lock). */
   readonly racer: boolean;
+  /**
+   * Wait past the grace before this run: the marks of the previous run no longer keep a chunk young, so a pruned
+   * dedup base survives only through the engine's index cache.
+   */
+  readonly pause: boolean;
   /** Writer operations, each at a fraction (0…1) of the expected run duration. */
   readonly ops: readonly { readonly at: number; readonly op: WriterOp }[];
   readonly deleteBatchSize: number;
@@ -167,6 +172,7 @@ const runArb: fc.Arbitrary<RunShape> = fc
     faultKinds: faultKindsArb,
     event: eventArb,
     racer: weighted(1, 10),
+    pause: weighted(1, 5),
     ops: fc.array(fc.record({ at: fc.double({ min: 0, max: 1.2, noNaN: true }), op: writerOpArb }), { maxLength: 5 }),
     deleteBatchSize: fc.constantFrom(1, 3, 10, 100, 1000),
     roundSize: fc.constantFrom(1, 5, 20, 50_000),
@@ -187,6 +193,7 @@ const cleanRunArb: fc.Arbitrary<RunShape> = fc.record({
   faultKinds: fc.constant([]),
   event: fc.constant({ type: "none" as const }),
   racer: fc.constant(false),
+  pause: fc.constant(false),
   ops: fc.constant([]),
   deleteBatchSize: fc.constantFrom(1, 7, 100, 1000),
   roundSize: fc.constantFrom(1, 5, 50_000),

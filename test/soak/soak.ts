@@ -161,6 +161,7 @@ export function describeRun(shape: import("./scenario.ts").RunShape): string {
   if (shape.faultRate > 0) parts.push(`faults ${shape.faultRate.toFixed(2)} ${shape.faultKinds.join("/")}`);
   if (shape.event.type !== "none") parts.push(JSON.stringify(shape.event));
   if (shape.racer) parts.push("racer");
+  if (shape.pause) parts.push("after a pause");
   if (shape.ops.length > 0) parts.push(`writer ${shape.ops.map((o) => o.op.type).join(",")}`);
   parts.push(`batch ${shape.deleteBatchSize} round ${shape.roundSize}`);
   return parts.join(", ");
@@ -180,7 +181,7 @@ export function formatFigures(soak: ServerSoak): string {
       `(${soak.roundsPerMinute} rounds/min once playing)`,
     `   faults injected: ${faults}`,
     `   process events: ${f.kills} SIGKILL, ${f.stops} SIGSTOP, ${f.stopsPastLease} SIGSTOP past the lease, ` +
-      `${f.racers} racing GCs`,
+      `${f.racers} racing GCs, ${f.pauses} pauses past the grace`,
     `   results: ${results}`,
     `   writer: ${f.writer.started} backups started, ${f.writer.finished} finished, ${f.writer.pruned} snapshots ` +
       `pruned (${f.writer.basesPruned} of them dedup bases of a running backup; ${f.writer.refused} prunes of a base ` +
