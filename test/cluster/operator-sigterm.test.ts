@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { CoordinationV1Api, CoreV1Api } from "@kubernetes/client-node";
-import { lockPrefix } from "../../src/engine/lock.ts";
+import { generationOfKey, lockPrefix } from "../../src/engine/lock.ts";
 import { isNotFound } from "../../src/operator/controller/kube-api.ts";
 import { datastoreLeaseName } from "../../src/operator/datastore-identity.ts";
 import type { S3Context } from "../../src/s3/index.ts";
@@ -35,7 +35,7 @@ const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
 const coordination = cluster.kubeConfig.makeApiClient(CoordinationV1Api);
 
 /** Forwards requests until a PUT of a lock record has succeeded, then holds every request until released. */
-async function startLockLatch(target: string, lockKeyPart: string) {
+async function startLockLatch(target: string, lockRecordPath: RegExp) {
   const targetUrl = new URL(target);
   let latched = false;
   const waiting: (() => void)[] = [];
@@ -50,7 +50,7 @@ async function startLockLatch(target: string, lockKeyPart: string) {
       },
       (response) => {
         const status = response.statusCode ?? 502;
-        if (incoming.method === "PUT" && (incoming.url ?? "").includes(lockKeyPart) && status === 200) latched = true;
+        if (incoming.method === "PUT" && lockRecordPath.test(incoming.url ?? "") && status === 200) latched = true;
         outgoing.writeHead(status, response.headers);
         response.pipe(outgoing);
       },
@@ -97,7 +97,8 @@ describe("operator: a run pod deleted mid-run", () => {
     await installCrd(cluster);
     s3 = await freshBucketContext(server, "op-term");
     await seed(s3, { store: "store1", seed: 5, chunks: 40, garbageChunks: 10, snapshots: 2 });
-    latch = await startLockLatch(server.endpoint, `/${encodeURI(lockPrefix("store1"))}`);
+    // A lock record's key (not the conditional-write probe next to it): <store>/.chunkgc/lock/<12 digits>.
+    latch = await startLockLatch(server.endpoint, /\/store1\/\.chunkgc\/lock\/\d{12}(\?|$)/);
     closeRelay = await relayOnNodeAddress(latch.port);
     namespace = await cluster.createNamespace("op-term");
     await createS3Secret(cluster, namespace, "pbs-s3", server);
