@@ -168,6 +168,7 @@ describe("operator: a run pod deleted mid-run", () => {
     const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: lockPrefix("store1") }));
     const newest = (listed.Contents ?? [])
       .map((o) => o.Key ?? "")
+      .filter((key) => generationOfKey("store1", key) !== undefined)
       .sort()
       .at(-1);
     assert.ok(newest, "the run wrote a lock record");
