@@ -74,7 +74,9 @@ export async function runInProcess(spec: GcSpec): Promise<GcOutcome> {
         deleteBatchSize: spec.deleteBatchSize,
         roundSize: spec.roundSize,
         listConcurrency: 4,
-        lockLeaseSeconds: LOCK_LEASE_SECONDS,
+        // The soak's own event loop is busy (oracle, writer, parallel rounds): a short lease would lapse between
+        // renewals. The real process (runCli) gets the short one, so that kills and stops outlive it quickly.
+        lockLeaseSeconds: 300,
         owner: spec.owner,
       },
       { log: quiet },

@@ -47,6 +47,7 @@ export interface Figures {
   chunksDeleted: number;
   cleanRunsCompared: number;
   cleanRunsAmbiguous: number;
+  cleanRunsFailed: number;
   writer: WriterStats;
   violations: number;
   failedSeeds: number[];
@@ -66,6 +67,7 @@ export function emptyFigures(): Figures {
     chunksDeleted: 0,
     cleanRunsCompared: 0,
     cleanRunsAmbiguous: 0,
+    cleanRunsFailed: 0,
     writer: emptyWriterStats(),
     violations: 0,
     failedSeeds: [],
@@ -281,12 +283,10 @@ async function playRun(
 
   if (clean && indexesBefore && outcome.counters && outcome.evaluatedAt && outcome.result === "succeeded") {
     compareCounters(ctx, model.store, before, indexesBefore, outcome, checked.after, shape.dryRun, violations);
-  } else if (clean && outcome.result !== "succeeded" && !model.inUse) {
-    violations.push({
-      kind: "clean-run-not-succeeded",
-      key: model.store,
-      detail: `${outcome.result}: ${outcome.message ?? ""}`,
-    });
+  } else if (clean && outcome.result !== "succeeded") {
+    // Not a safety violation, but nothing should have made it fail: reported, and counted.
+    figures.cleanRunsFailed += 1;
+    ctx.report(`round seed ${seed} run ${i}: a clean run ended ${outcome.result}: ${outcome.message ?? ""}`);
   }
 
   // What the engine's index cache surely holds now: every index listed before and after a successful run.

@@ -187,7 +187,7 @@ export function formatFigures(soak: ServerSoak): string {
       `pruned (${f.writer.basesPruned} of them dedup bases of a running backup; ${f.writer.refused} prunes of a base ` +
       `the engine could not know refused), ${f.writer.attached} attaches`,
     `   chunks deleted: ${f.chunksDeleted}; clean runs compared exactly: ${f.cleanRunsCompared} ` +
-      `(${f.cleanRunsAmbiguous} too close to a cutoff to call)`,
+      `(${f.cleanRunsAmbiguous} too close to a cutoff to call, ${f.cleanRunsFailed} did not succeed)`,
     `   violations: ${f.violations}${f.failedSeeds.length > 0 ? ` (seeds ${f.failedSeeds.join(", ")})` : ""}`,
   ].join("\n");
 }
