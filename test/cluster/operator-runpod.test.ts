@@ -199,9 +199,10 @@ describe("run pods: the operator", () => {
     await waitForGc(cluster, namespace, "late-secret", "SecretNotFound", (gc) =>
       condition(gc, "Ready")?.reason === "SecretNotFound" ? gc : undefined,
     );
-    // Let the retry backoff grow (0.5 s doubling: after 12 s the next retry is more than 8 s away).
+    // Let the retry backoff grow: 0.5 s doubling retries at 0.5, 1.5, 3.5, 7.5, 15.5, 31.5, 63.5 s after the first
+    // failure, so a Secret created 33 s in would wait about 30 s for the next retry without the Secret watch.
     const since = Date.now();
-    await eventually("12 s of failed retries", () => (Date.now() - since > 12_000 ? true : undefined), 20_000);
+    await eventually("33 s of failed retries", () => (Date.now() - since > 33_000 ? true : undefined), 40_000);
     const fixed = Date.now();
     await createS3Secret(cluster, namespace, "late", { accessKeyId: "a", secretAccessKey: "b" });
     const seen = await waitForGc(cluster, namespace, "late-secret", "Ready after the Secret", (gc) =>
