@@ -126,7 +126,8 @@ describe("operator process: restart in the middle of a run", () => {
     );
     const during = await getGc(cluster, namespace, name);
     assert.equal(during.status?.activeRun?.jobName, activeRun.jobName);
-    assert.equal(condition(during, "Reconciling")?.status, "True");
+    // The run in flight is the Running condition's business (Reconciling answers only "generation observed").
+    assert.equal(condition(during, "Running")?.status, "True");
     assert.equal((await jobsOf(cluster, namespace, name)).length, 1, "no second Job");
     assert.ok(gate.held > 0, "the run was still in progress when the new leader took over");
 
