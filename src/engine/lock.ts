@@ -263,7 +263,15 @@ export class DatastoreLock {
       this.renew().catch((error: unknown) => {
         // One failed renewal is tolerated while the lease lasts; assertHeld catches an expired one.
         if (error instanceof LockLostError) return;
-        if (leaseOver(this.record.expiresAtMs, this.options.leaseMs, Date.now())) this.markLost(error as Error);
+        if (leaseOver(this.record.expiresAtMs, this.options.leaseMs, Date.now())) {
+          // Always a LockLostError, so that every holder of the lock stops (not an S3 error taken as a failed batch).
+          this.markLost(
+            new LockLostError(
+              `the lock lease of ${this.options.store} ran out while renewals failed: ${(error as Error).message}`,
+              { cause: error },
+            ),
+          );
+        }
       });
     }, every);
     this.timer.unref();

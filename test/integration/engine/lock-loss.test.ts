@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { hostname } from "node:os";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { DatastoreLock, type LockRecord, lockKey, lockPrefix } from "../../../src/engine/lock.ts";
+import { DatastoreLock, LockLostError, type LockRecord, lockKey, lockPrefix } from "../../../src/engine/lock.ts";
 import { createS3Context, listObjects, putObject, type S3Context } from "../../../src/s3/index.ts";
 import { allKeys, freshBucketContext, runEngine, tempCacheDir } from "../../support/engine.ts";
 import { eventually } from "../../support/eventually.ts";
@@ -139,6 +139,41 @@ for (const server of servers) {
         );
         assert.ok(lock.record.expiresAtMs > acquiredExpiry);
         await lock.release();
+      } finally {
+        direct.close();
+        await proxy.close();
+        s3.close();
+      }
+    });
+
+    test("renewals that keep failing until the lease runs out lose the lock with a LockLostError", async () => {
+      const s3 = await freshBucketContext(server, "renewfail");
+      const proxy = await startFaultProxy(server.endpoint);
+      const direct = createS3Context(
+        { endpoint: proxy.endpoint, region: server.region, bucket: s3.bucket, forcePathStyle: true, maxAttempts: 1 },
+        { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+      );
+      try {
+        let lostWith: Error | undefined;
+        const lock = await DatastoreLock.acquire(direct, {
+          store: "s",
+          owner: "failing-renewals",
+          leaseMs: 3000,
+          onLost: (error) => {
+            lostWith = error;
+          },
+        });
+        const key = lockKey("s", lock.record.generation);
+        proxy.rules = {
+          plan: (request) =>
+            request.kind === "put" && request.key === key
+              ? { type: "status", status: 500, code: "InternalError" }
+              : undefined,
+        };
+        // Nothing but the renewal timer runs: it must declare the lock lost once the lease is over.
+        const lost = await eventually("the renewal timer to give the lock up", () => lostWith, 20_000, 100);
+        assert.ok(lost instanceof LockLostError, `${lost.name}: ${lost.message}`);
+        assert.throws(() => lock.checkHeld(), LockLostError);
       } finally {
         direct.close();
         await proxy.close();
