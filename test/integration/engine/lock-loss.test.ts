@@ -158,7 +158,8 @@ for (const server of servers) {
         const lock = await DatastoreLock.acquire(direct, {
           store: "s",
           owner: "failing-renewals",
-          leaseMs: 3000,
+          // Renewed every 2 s; over (with its margin) 5.4 s after it was taken.
+          leaseMs: 6000,
           onLost: (error) => {
             lostWith = error;
           },
@@ -167,10 +168,11 @@ for (const server of servers) {
         proxy.rules = {
           plan: (request) =>
             request.kind === "put" && request.key === key
-              ? { type: "status", status: 500, code: "InternalError" }
+              ? { type: "status", status: 500, code: "InternalError", afterMs: 3500 }
               : undefined,
         };
-        // Nothing but the renewal timer runs: it must declare the lock lost once the lease is over.
+        // Nothing but the renewal timer runs. The first renewal's PUT fails slowly, after the lease is over: that
+        // failure, not a later tick, declares the lock lost, and it must be a LockLostError.
         const lost = await eventually("the renewal timer to give the lock up", () => lostWith, 20_000, 100);
         assert.ok(lost instanceof LockLostError, `${lost.name}: ${lost.message}`);
         assert.throws(() => lock.checkHeld(), LockLostError);
