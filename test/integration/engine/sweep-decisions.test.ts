@@ -254,6 +254,77 @@ for (const server of servers) {
         assert.equal(sweeper.counters.removedChunks, 25);
         assert.equal(sweeper.counters.removedBytes, sum(uploaded.sizes, many));
         assert.equal((await allKeys(s3)).size, 0);
+        assert.ok(sweeper.stats.deleteMs > 0, "the rounds' time is accounted");
+      } finally {
+        s3.close();
+      }
+    });
+
+    test("a failed recheck fails the sweep with its own error and deletes nothing", async () => {
+      const s3 = await freshBucketContext(server, "sweep-recheck-fails");
+      try {
+        const uploaded = await upload(s3, many);
+        let lockChecks = 0;
+        const sweeper = sweeperFor(s3, {
+          ...oldCutoff(uploaded),
+          recheck: async () => {
+            throw new Error("index listing failed");
+          },
+          assertLockHeld: async () => {
+            lockChecks += 1;
+          },
+        });
+        await assert.rejects(sweepChunks(sweeper), /index listing failed/);
+        assert.equal(lockChecks, 0);
+        assert.equal(sweeper.stats.deleteRounds, 1, "no further round after a failed one");
+        assert.equal(sweeper.counters.removedChunks, 0);
+        assert.equal((await allKeys(s3)).size, many.length);
+      } finally {
+        s3.close();
+      }
+    });
+
+    test("an interrupted sweep deletes nothing more", async () => {
+      const s3 = await freshBucketContext(server, "sweep-abort");
+      try {
+        const uploaded = await upload(s3, many);
+        const controller = new AbortController();
+        const sweeper = sweeperFor(s3, {
+          ...oldCutoff(uploaded),
+          signal: controller.signal,
+          recheck: async () => {
+            controller.abort(new Error("SIGTERM"));
+          },
+        });
+        await assert.rejects(sweepChunks(sweeper));
+        assert.equal(sweeper.counters.removedChunks, 0);
+        assert.equal((await allKeys(s3)).size, many.length);
+      } finally {
+        s3.close();
+      }
+    });
+
+    test("reports every listed object and every stray key, with a sample of at most 20", async () => {
+      const s3 = await freshBucketContext(server, "sweep-strays");
+      try {
+        const strays = Array.from({ length: 23 }, (_, n) => `${STORE}/.chunks/stray-${String(n).padStart(2, "0")}`);
+        const uploaded = await upload(s3, [...strays, good(1)]);
+        let listedCount = 0;
+        const sweeper = sweeperFor(s3, {
+          cutoff: { minAtime: uploaded.to + 10, oldestWriter: uploaded.to + 100 },
+          phase1Start: uploaded.to + 200,
+          onListed: (count) => {
+            listedCount += count;
+          },
+        });
+        sweeper.table.markHex(d[1]!, sweeper.phase1Start);
+        await sweepChunks(sweeper);
+        assert.equal(listedCount, strays.length + 1);
+        assert.equal(sweeper.stats.unexpectedKeys, strays.length);
+        assert.equal(sweeper.stats.unexpectedSample.length, 20);
+        for (const key of sweeper.stats.unexpectedSample) assert.ok(strays.includes(key), key);
+        assert.equal(sweeper.stats.chunkObjects, 1);
+        assert.equal((await allKeys(s3)).size, strays.length + 1);
       } finally {
         s3.close();
       }
