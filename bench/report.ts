@@ -195,6 +195,69 @@ export async function writeReport(dir: string, results: BenchResults): Promise<v
   writeFileSync(join(dir, "chart.svg"), await renderSvg(chartSpec(results)));
 }
 
+/** The rows a benchmark printed (bench/run.ts formatRow), for a run stopped before it wrote results.json. */
+export function runsFromLog(text: string): { server: string; version?: string; runs: BenchRun[] } {
+  const runs: BenchRun[] = [];
+  let server = "";
+  let version: string | undefined;
+  let chunks = 0;
+  let latency = "";
+  let rttMs = 0;
+  let garbage = 0;
+  for (const line of text.split("\n")) {
+    const head = /^# server (\S+) \((.*)\); machine/.exec(line);
+    if (head) {
+      server = head[1]!;
+      version = head[2];
+      continue;
+    }
+    const clean = /^## (\S+), (\d+) chunks, latency (\S+) \(measured round trip ([\d.]+) ms\), no garbage/.exec(line);
+    if (clean) {
+      [chunks, latency, rttMs, garbage] = [Number(clean[2]), clean[3]!, Number(clean[4]), 0];
+      continue;
+    }
+    const dirty = /^## (\S+), (\d+) chunks with (\d+) garbage, latency (\S+)/.exec(line);
+    if (dirty) {
+      [chunks, garbage, latency] = [Number(dirty[2]), Number(dirty[3]), dirty[4]!];
+      continue;
+    }
+    const row = /^(.{30}) wall +([\d.]+) s +\d+\/s +RSS +(\d+) MiB(.*)$/.exec(line);
+    if (!row) continue;
+    const rest = row[4]!;
+    const phase = (name: string) => {
+      const match = new RegExp(`${name} ([\\d.]+) s`).exec(rest);
+      return match ? Math.round(Number(match[1]) * 1000) : undefined;
+    };
+    const number = (pattern: RegExp) => {
+      const match = pattern.exec(rest);
+      return match ? Number(match[1]) : undefined;
+    };
+    const label = row[1]!.trim();
+    const markMs = phase("mark");
+    runs.push({
+      server,
+      chunks,
+      latency,
+      rttMs,
+      garbage,
+      engine: garbage > 0 ? `${label === "chunkgc" ? "chunkgc" : label} (garbage)` : label,
+      wallMs: Math.round(Number(row[2]) * 1000),
+      peakRssMiB: Number(row[3]),
+      ...(markMs !== undefined
+        ? { phases: { markMs, sweepMs: phase("sweep") ?? 0, deleteMs: phase("delete") ?? 0, cacheMs: 0 } }
+        : {}),
+      requests: {
+        list: number(/req list (\d+)/) ?? 0,
+        get: number(/req list \d+ get (\d+)/) ?? 0,
+        delete: number(/req list \d+ get \d+ delete (\d+)/) ?? 0,
+      },
+      ...(number(/DeleteObjects (\d+)/) !== undefined ? { chunkDeleteRequests: number(/DeleteObjects (\d+)/)! } : {}),
+      ...(number(/removed (\d+)/) !== undefined ? { counters: { removedChunks: number(/removed (\d+)/)! } } : {}),
+    });
+  }
+  return { server, ...(version ? { version } : {}), runs };
+}
+
 /**
  * Re-renders the report from saved results, merging several benchmark runs and a separate memory run:
  *   node bench/report.ts --results a.json[,b.json] [--memory-from memory.jsonl] --out docs/benchmarks
@@ -203,7 +266,13 @@ if (import.meta.main) {
   const { parseArgs } = await import("node:util");
   const { readFileSync } = await import("node:fs");
   const { values } = parseArgs({
-    options: { results: { type: "string" }, "memory-from": { type: "string" }, out: { type: "string" } },
+    options: {
+      results: { type: "string" },
+      "memory-from": { type: "string" },
+      /** A run's printed log (when it stopped before writing results.json); its rows are added. */
+      "from-log": { type: "string" },
+      out: { type: "string" },
+    },
   });
   const files = (values.results ?? "").split(",").filter(Boolean);
   if (files.length === 0 || !values.out)
@@ -216,6 +285,11 @@ if (import.meta.main) {
     runs: loaded.flatMap((results) => results.runs),
     memory: loaded.flatMap((results) => results.memory),
   };
+  if (values["from-log"]) {
+    const parsed = runsFromLog(readFileSync(values["from-log"], "utf8"));
+    merged.servers[parsed.server] = { endpoint: "", version: `${parsed.version ?? "?"} (rows from the run's log)` };
+    merged.runs.push(...parsed.runs);
+  }
   if (values["memory-from"]) {
     for (const line of readFileSync(values["memory-from"], "utf8").trim().split("\n")) {
       if (line.startsWith("{")) merged.memory.push(JSON.parse(line));
