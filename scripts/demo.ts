@@ -18,10 +18,12 @@ import type { RunCounters } from "../src/api/run-result.ts";
 import { createS3Context, listObjects } from "../src/s3/index.ts";
 import { parseDurationSeconds } from "../src/util/duration.ts";
 import {
-  counterMismatches,
+  bucketProblem,
   formatCounters,
   metricLinesFor,
   outcomeFixedFrom,
+  type RecordedRun,
+  runProblems,
   type UploadWindow,
 } from "./demo/check.ts";
 import { type Kube, kubeTools } from "./demo/kube.ts";
@@ -49,18 +51,7 @@ interface SeedOutput {
 }
 
 interface GcObject {
-  readonly metadata: { readonly generation?: number };
-  readonly status?: {
-    readonly activeRun?: { readonly jobName?: string };
-    readonly lastRun?: {
-      readonly jobName?: string;
-      readonly result?: string;
-      readonly message?: string;
-      readonly dryRun?: boolean;
-      readonly startTime?: string;
-      readonly counters?: Record<string, number>;
-    };
-  };
+  readonly status?: { readonly lastRun?: RecordedRun };
 }
 
 interface PodList {
@@ -193,10 +184,7 @@ async function createNamespaceAndSecret(kube: Kube, s3: DemoS3): Promise<void> {
 }
 
 /** Polls the resource until the run of this generation is recorded, printing the run pod's phases on the way. */
-async function waitForRun(
-  kube: Kube,
-  jobName: string,
-): Promise<NonNullable<NonNullable<GcObject["status"]>["lastRun"]>> {
+async function waitForRun(kube: Kube, jobName: string): Promise<RecordedRun> {
   const deadline = Date.now() + RUN_TIMEOUT_MS;
   const phases = new Map<string, string>();
   for (;;) {
@@ -232,42 +220,34 @@ async function countChunkObjects(s3: DemoS3): Promise<number> {
   }
 }
 
-async function runAndCheck(
+/** Waits for the run of this generation, shows it as a user sees it, and fails on anything the seed did not expect. */
+async function checkRun(
   kube: Kube,
   s3: DemoS3,
   seeded: SeedOutput,
-  options: { dryRun: boolean; generation: number },
+  options: { dryRun: boolean; generation: number; chunkObjectsBefore: number },
 ): Promise<RunCounters> {
   const expected = seeded.expected.counters;
-  const before = await countChunkObjects(s3);
   const jobName = `${GC}-g${options.generation}`;
   const last = await waitForRun(kube, jobName);
   await kube.show(["-n", NS, "get", "chunkgc"]);
-  if (last.result !== "Succeeded") throw new DemoFailure(`run ${jobName} ${last.result}: ${last.message ?? ""}`);
+  note(`status.lastRun.counters of ${jobName} (dryRun: ${last.dryRun}), beside the seed's expectation:`);
+  console.log(formatCounters(last.counters ?? {}, expected));
   const fixedFrom = outcomeFixedFrom(Object.values(seeded.report.waves), {
     graceSeconds: parseDurationSeconds(GRACE),
     agedSeconds: AGE_SECONDS,
     skewAllowanceSeconds: SKEW_ALLOWANCE_SECONDS,
   });
-  if (!last.startTime || Date.parse(last.startTime) / 1000 < fixedFrom) {
-    throw new DemoFailure(`run ${jobName} started at ${last.startTime}, before the garbage passed the grace period`);
-  }
-  const counters = last.counters ?? {};
-  note(`status.lastRun.counters of ${jobName} (dryRun: ${last.dryRun}), beside the seed's expectation:`);
-  console.log(formatCounters(counters, expected));
-  const mismatches = counterMismatches(counters, expected);
-  if (mismatches.length > 0) {
-    throw new DemoFailure(
-      `counters differ from the seed's expectation: ${mismatches.map((m) => `${m.counter} ${m.actual} != ${m.expected}`).join(", ")}`,
-    );
-  }
-  note("all counters equal the seed's expectation");
+  const problems = runProblems(last, { dryRun: options.dryRun, counters: expected, fixedFrom });
+  if (problems.length > 0) throw new DemoFailure(problems.join("; "));
+  note("result Succeeded, all counters equal the seed's expectation");
   const after = await countChunkObjects(s3);
-  const removed = options.dryRun ? 0 : expected.removedChunks + expected.removedBad;
-  note(`chunk objects in the bucket: ${before} before, ${after} after`);
-  if (before - after !== removed) {
-    throw new DemoFailure(`the bucket lost ${before - after} chunk objects, expected ${removed}`);
-  }
+  note(`chunk objects in the bucket: ${options.chunkObjectsBefore} before, ${after} after`);
+  const lost = bucketProblem(
+    { before: options.chunkObjectsBefore, after },
+    { dryRun: options.dryRun, counters: expected },
+  );
+  if (lost) throw new DemoFailure(lost);
   return expected;
 }
 
@@ -331,17 +311,19 @@ async function demo(): Promise<boolean> {
     step("A dry run: apply a GarbageCollection with dryRun: true (no schedule: it runs once per spec change)");
     const manifest = stringify(demoGarbageCollection(s3, true));
     console.log(manifest.trimEnd().replace(/^/gm, "   "));
+    let chunkObjectsBefore = await countChunkObjects(s3);
     await kube.kubectl(["apply", "-f", "-"], { input: manifest, echo: true });
-    await runAndCheck(kube, s3, seeded, { dryRun: true, generation: 1 });
+    await checkRun(kube, s3, seeded, { dryRun: true, generation: 1, chunkObjectsBefore });
 
     step("The real run: set dryRun to false");
+    chunkObjectsBefore = await countChunkObjects(s3);
     await kube.kubectl(
       ["-n", NS, "patch", "garbagecollection", GC, "--type=merge", "-p", '{"spec":{"dryRun":false}}'],
       {
         echo: true,
       },
     );
-    const expected = await runAndCheck(kube, s3, seeded, { dryRun: false, generation: 2 });
+    const expected = await checkRun(kube, s3, seeded, { dryRun: false, generation: 2, chunkObjectsBefore });
     await showEventsAndMetrics(kube, expected);
     ok = true;
   } catch (error) {

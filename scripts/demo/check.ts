@@ -73,3 +73,48 @@ export function metricLinesFor(exposition: string, namespace: string, name: stri
   const labels = `namespace="${namespace}",name="${name}"`;
   return exposition.split("\n").filter((line) => line.startsWith("chunkgc_") && line.includes(labels));
 }
+
+/** What the resource's status records about a finished run (the fields the demo checks). */
+export interface RecordedRun {
+  readonly jobName?: string;
+  readonly result?: string;
+  readonly message?: string;
+  readonly dryRun?: boolean;
+  readonly startTime?: string;
+  readonly counters?: Readonly<Record<string, number>>;
+}
+
+export interface RunExpectation {
+  readonly dryRun: boolean;
+  readonly counters: Readonly<RunCounters>;
+  /** {@link outcomeFixedFrom}: a run that started earlier may legitimately find less. */
+  readonly fixedFrom: number;
+}
+
+/** Everything wrong with a recorded run, in words; empty when the demo may go on. */
+export function runProblems(run: RecordedRun, want: RunExpectation): string[] {
+  const problems: string[] = [];
+  const name = run.jobName ?? "the run";
+  if (run.result !== "Succeeded") problems.push(`${name} ${run.result ?? "has no result"}: ${run.message ?? ""}`);
+  if (run.dryRun !== want.dryRun) problems.push(`${name} has dryRun ${run.dryRun}, expected ${want.dryRun}`);
+  const started = run.startTime ? Date.parse(run.startTime) / 1000 : Number.NaN;
+  if (!(started >= want.fixedFrom)) {
+    problems.push(`${name} started at ${run.startTime}, before every seeded object was past the cutoff`);
+  }
+  const mismatches = counterMismatches(run.counters, want.counters);
+  if (mismatches.length > 0) {
+    const list = mismatches.map((m) => `${m.counter} ${m.actual} != ${m.expected}`).join(", ");
+    problems.push(`counters differ from the seed's expectation: ${list}`);
+  }
+  return problems;
+}
+
+/** A dry run deletes nothing; a real run deletes exactly the removed chunks and .bad copies. */
+export function bucketProblem(
+  chunkObjects: { readonly before: number; readonly after: number },
+  want: { readonly dryRun: boolean; readonly counters: Readonly<RunCounters> },
+): string | undefined {
+  const expected = want.dryRun ? 0 : want.counters.removedChunks + want.counters.removedBad;
+  const lost = chunkObjects.before - chunkObjects.after;
+  return lost === expected ? undefined : `the bucket lost ${lost} chunk objects, expected ${expected}`;
+}

@@ -4,7 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { counterMismatches, metricLinesFor, outcomeFixedFrom } from "../../../scripts/demo/check.ts";
+import {
+  bucketProblem,
+  counterMismatches,
+  metricLinesFor,
+  outcomeFixedFrom,
+  runProblems,
+} from "../../../scripts/demo/check.ts";
 import { emptyRunCounters } from "../../../src/api/run-result.ts";
 
 describe("outcomeFixedFrom", () => {
@@ -83,5 +89,58 @@ describe("metricLinesFor", () => {
       'chunkgc_runs_total{namespace="pbs-demo",name="pbs-demo",result="Succeeded"} 2',
       'chunkgc_last_run_removed_chunks{namespace="pbs-demo",name="pbs-demo"} 1203',
     ]);
+  });
+});
+
+describe("runProblems: what makes the demo fail", () => {
+  const counters = { ...emptyRunCounters(), removedChunks: 200, diskChunks: 500, removedBad: 5 };
+  const want = { dryRun: false, counters, fixedFrom: 1_000 };
+  const good = {
+    jobName: "pbs-demo-g2",
+    result: "Succeeded",
+    dryRun: false,
+    startTime: new Date(1_000_000).toISOString(),
+    counters: { ...counters },
+  };
+
+  test("a successful run with the expected counters, after the cutoff: nothing", () => {
+    assert.deepEqual(runProblems(good, want), []);
+  });
+
+  test("a failed run", () => {
+    assert.match(runProblems({ ...good, result: "Failed", message: "boom" }, want).join(), /pbs-demo-g2 Failed: boom/);
+  });
+
+  test("a run of the other mode (a dry run where a real run was asked for)", () => {
+    assert.match(runProblems({ ...good, dryRun: true }, want).join(), /dryRun true, expected false/);
+  });
+
+  test("a run that started before every object was past the cutoff, or with no start time", () => {
+    assert.match(runProblems({ ...good, startTime: new Date(999_000).toISOString() }, want).join(), /before/);
+    assert.match(runProblems({ ...good, startTime: undefined }, want).join(), /before/);
+  });
+
+  test("one counter off", () => {
+    const problems = runProblems({ ...good, counters: { ...counters, removedBad: 4 } }, want);
+    assert.deepEqual(problems, ["counters differ from the seed's expectation: removedBad 4 != 5"]);
+  });
+
+  test("no counters at all", () => {
+    assert.match(runProblems({ ...good, counters: undefined }, want).join(), /counters differ/);
+  });
+});
+
+describe("bucketProblem", () => {
+  const counters = { ...emptyRunCounters(), removedChunks: 200, removedBad: 5 };
+
+  test("a dry run deletes nothing", () => {
+    assert.equal(bucketProblem({ before: 900, after: 900 }, { dryRun: true, counters }), undefined);
+    assert.match(bucketProblem({ before: 900, after: 899 }, { dryRun: true, counters }) ?? "", /lost 1 .* expected 0/);
+  });
+
+  test("a real run deletes exactly the removed chunks and .bad copies", () => {
+    assert.equal(bucketProblem({ before: 900, after: 695 }, { dryRun: false, counters }), undefined);
+    assert.match(bucketProblem({ before: 900, after: 700 }, { dryRun: false, counters }) ?? "", /lost 200/);
+    assert.match(bucketProblem({ before: 900, after: 694 }, { dryRun: false, counters }) ?? "", /lost 206/);
   });
 });
