@@ -32,7 +32,7 @@ import { isNotFound } from "../../src/operator/controller/kube-api.ts";
 import { datastoreLeaseName } from "../../src/operator/datastore-identity.ts";
 import { testCluster } from "../support/cluster.ts";
 import { eventually } from "../support/eventually.ts";
-import { CHART_DIR, helm, helmOk, valuesFile } from "../support/helm.ts";
+import { CHART_DIR, helm, helmOk, type Manifest, renderChart, valuesFile } from "../support/helm.ts";
 import { condition, createGc, createS3Secret, eventsOf, jobsOf, waitForGc } from "../support/operator.ts";
 
 const cluster = await testCluster();
@@ -119,19 +119,30 @@ const CLUSTER_SCOPED: { group: string; resource: string }[] = [
   { group: "rbac.authorization.k8s.io", resource: "clusterrolebindings" },
 ];
 
-const OPERATOR_NEEDS: Record<string, readonly string[]> = {
-  [`${GROUP}/${PLURAL}`]: ["get", "list", "watch"],
-  [`${GROUP}/${PLURAL}/status`]: ["patch", "update"],
-  "batch/jobs": ["create", "get", "list", "watch", "delete"],
-  "/pods": ["get", "list", "watch"],
-  "/secrets": ["get"],
-  "/persistentvolumeclaims": ["get", "create", "list", "watch", "delete"],
-  "/events": ["create", "patch"],
-  "events.k8s.io/events": ["create", "patch"],
-};
-const LEASES_NEED: Record<string, readonly string[]> = {
-  "coordination.k8s.io/leases": ["get", "create", "update", "delete", "list", "watch"],
-};
+/**
+ * What the chart grants, from its rendered (Cluster)Role rules, as "group/resource[/subresource] verb" lines of the
+ * matrix above. operator-rbac-audit.test.ts holds these rules against the operator's real requests (audit log); here
+ * the API server's own authorizer must give exactly them, where they belong: in watched namespaces, across all
+ * namespaces when cluster-wide, Leases only at home.
+ */
+async function chartGrants(values: Record<string, unknown>, namespace: string, kind: string, name: string) {
+  const manifests = await renderChart({ release: name.replace(/-chunkgc.*$/, ""), namespace, values });
+  const role = manifests.find((m) => m.kind === kind && m.metadata.name === name) as
+    | (Manifest & { rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] })
+    | undefined;
+  assert.ok(role, `the chart renders ${kind} ${name}`);
+  const matrix = new Set(NAMESPACED.map((r) => `${r.group}/${r.resource}${r.subresource ? `/${r.subresource}` : ""}`));
+  const grants: Record<string, string[]> = {};
+  for (const rule of role.rules) {
+    for (const group of rule.apiGroups) {
+      for (const resource of rule.resources) {
+        const key = `${group}/${resource}`;
+        if (matrix.has(key)) grants[key] = [...(grants[key] ?? []), ...rule.verbs];
+      }
+    }
+  }
+  return grants;
+}
 
 function serviceAccountUser(namespace: string, name: string) {
   return {
@@ -233,7 +244,7 @@ describe("helm install of charts/chunkgc (all namespaces)", () => {
       const got = await extensions.readCustomResourceDefinition({ name: CRD_NAME });
       return got.status?.conditions?.some((c) => c.type === "Established" && c.status === "True") ? got : undefined;
     });
-    const chartCrd = parse(readFileSync(join(CHART_DIR, CRD_FILE), "utf8")) as {
+    const chartCrd = parse(readFileSync(join(CHART_DIR, "files", CRD_FILE), "utf8")) as {
       spec: { versions: { name: string; additionalPrinterColumns: unknown[] }[]; names: { shortNames: string[] } };
     };
     assert.deepEqual(
@@ -282,6 +293,9 @@ describe("helm install of charts/chunkgc (all namespaces)", () => {
 
   test("the operator may do exactly what it needs: in any namespace, across all, Leases only at home", async () => {
     const subject = serviceAccountUser(namespace, fullname);
+    const OPERATOR_NEEDS = await chartGrants(clusterValues(), namespace, "ClusterRole", fullname);
+    const LEASES_NEED = await chartGrants(clusterValues(), namespace, "Role", `${fullname}-leases`);
+    assert.ok(LEASES_NEED["coordination.k8s.io/leases"]?.includes("update"), "Leases are renewed at home");
     assert.deepEqual(await namespacedMatrix(subject, other), expectation(OPERATOR_NEEDS), `in ${other}`);
     assert.deepEqual(await namespacedMatrix(subject, ""), expectation(OPERATOR_NEEDS), "across all namespaces");
     assert.deepEqual(await namespacedMatrix(subject, namespace), expectation(OPERATOR_NEEDS, LEASES_NEED), "at home");
@@ -444,6 +458,9 @@ describe("helm install of charts/chunkgc with watchNamespaces", () => {
 
   test("rights only in the watched namespace (Leases at home), none cluster-wide", async () => {
     const subject = serviceAccountUser(home, full);
+    const values = clusterValues({ watchNamespaces: [watched] });
+    const OPERATOR_NEEDS = await chartGrants(values, home, "Role", full);
+    const LEASES_NEED = await chartGrants(values, home, "Role", `${full}-leases`);
     assert.deepEqual(await namespacedMatrix(subject, watched), expectation(OPERATOR_NEEDS), watched);
     assert.deepEqual(await namespacedMatrix(subject, home), expectation(LEASES_NEED), "home: Leases only");
     assert.deepEqual(await namespacedMatrix(subject, unwatched), [], "an unwatched namespace");
