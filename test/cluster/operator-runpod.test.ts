@@ -249,3 +249,44 @@ describe("run pods: the operator", () => {
     assert.match(recorded.message ?? "", /was deleted before it finished/);
   });
 });
+
+describe("tenancy: the operator's datastore policy", () => {
+  let namespace = "";
+  let operator: Awaited<ReturnType<typeof startTestOperator>>;
+  before(async () => {
+    await installCrd(cluster);
+    namespace = await cluster.createNamespace("op-policy");
+    operator = await startTestOperator(cluster, {
+      label: "policy",
+      namespace,
+      datastorePolicy: { [namespace]: [{ endpoint: "http://127.0.0.1:9", bucket: "team-*" }] },
+    });
+  });
+  after(() => operator?.stop());
+
+  test("a datastore the namespace may not name is Stalled without a Job; an allowed one is not", async () => {
+    const spec = (bucket: string) => ({
+      datastore: { s3: { ...s3("store1"), bucket } },
+      markerCache: { claimName: "c" },
+      suspend: true,
+    });
+    assert.equal((await createGc(cluster, namespace, "foreign", spec("other-team"))).status, 201);
+    assert.equal((await createGc(cluster, namespace, "own", spec("team-a"))).status, 201);
+    const refused = await waitForGc(cluster, namespace, "foreign", "Stalled DatastoreNotAllowed", (gc) =>
+      condition(gc, "Stalled")?.reason === "DatastoreNotAllowed" ? gc : undefined,
+    );
+    assert.match(
+      condition(refused, "Stalled")?.message ?? "",
+      new RegExp(`namespace ${namespace} may not name bucket other-team`),
+    );
+    assert.deepEqual(await jobsOf(cluster, namespace, "foreign"), []);
+    await waitForEvents(cluster, namespace, "foreign", "a DatastoreNotAllowed Warning", (events) =>
+      events.some((e) => e.reason === "DatastoreNotAllowed"),
+    );
+    // Allowed: it gets as far as its (missing) Secret.
+    const own = await waitForGc(cluster, namespace, "own", "the allowed one checked", (gc) =>
+      condition(gc, "Ready")?.reason === "SecretNotFound" ? gc : undefined,
+    );
+    assert.equal(condition(own, "Stalled")?.status, "False");
+  });
+});
