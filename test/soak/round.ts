@@ -169,6 +169,8 @@ async function playRun(
   const indexesBefore: IndexRead[] | undefined = clean ? await readIndexes(ctx.io, before.content) : undefined;
   const deleteNothing = shape.dryRun || model.inUse;
   const runningDuring = writer.beginRun();
+  // The base of a running backup pruned while no GC ran: the engine can only know it from its index cache.
+  if (shape.pause && i > 0) await writer.pruneBase(seed + i);
   const plan = shape.faultRate > 0 ? { rate: shape.faultRate, kinds: shape.faultKinds, slowMs: 800 } : NO_FAULTS;
   proxy.reset(plan, (seed * 131 + i * 7) >>> 0);
   const extraProxies: SoakProxy[] = [];

@@ -66,8 +66,8 @@ export interface RunShape {
   /** A second GC started concurrently (both race for the lock). */
   readonly racer: boolean;
   /**
-   * Wait past the grace before this run: the marks of the previous run no longer keep a chunk young, so a pruned
-   * dedup base survives only through the engine's index cache.
+   * Wait past the grace before this run, then prune the dedup base of a running backup: the marks of the previous
+   * run no longer keep a chunk young, so the base's chunks survive only through the engine's index cache.
    */
   readonly pause: boolean;
   /** Writer operations, each at a fraction (0…1) of the expected run duration. */
@@ -172,7 +172,7 @@ const runArb: fc.Arbitrary<RunShape> = fc
     faultKinds: faultKindsArb,
     event: eventArb,
     racer: weighted(1, 10),
-    pause: weighted(1, 5),
+    pause: weighted(1, 3),
     ops: fc.array(fc.record({ at: fc.double({ min: 0, max: 1.2, noNaN: true }), op: writerOpArb }), { maxLength: 5 }),
     deleteBatchSize: fc.constantFrom(1, 3, 10, 100, 1000),
     roundSize: fc.constantFrom(1, 5, 20, 50_000),

@@ -15,7 +15,9 @@ const SEED = 20_261_129;
 
 test(`soak: ${ROUNDS} rounds from seed ${SEED} on ${servers.map((server) => server.name).join(" and ")}`, async () => {
   const results = await Promise.all(
-    servers.map((server) => soakServer(server, { rounds: ROUNDS, seed: SEED, report: (line) => console.error(line) })),
+    servers.map((server) =>
+      soakServer(server, { rounds: ROUNDS, seed: SEED, parallel: 4, report: (line) => console.error(line) }),
+    ),
   );
   for (const result of results) {
     console.error(formatFigures(result));
@@ -27,6 +29,7 @@ test(`soak: ${ROUNDS} rounds from seed ${SEED} on ${servers.map((server) => serv
     );
     assert.equal(f.violations, 0, `${result.server}: violations (replay seeds ${f.failedSeeds.join(", ")})`);
     assert.equal(f.rounds, ROUNDS);
+    assert.equal(f.results.crashed ?? 0, 0, `${result.server}: the engine ended without a report`);
     // The soak must have exercised what it claims: faults, real deletions and an exact counter comparison.
     assert.ok(Object.values(f.faults).reduce((sum, n) => sum + n, 0) > 0, `${result.server}: no fault injected`);
     assert.ok(f.chunksDeleted > 0, `${result.server}: nothing was deleted`);
