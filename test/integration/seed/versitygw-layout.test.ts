@@ -48,7 +48,7 @@ describe("versitygw layout writer", () => {
     const writer = new VersitygwLayoutWriter(join(work, "data"), BUCKET);
     const mtimeMs = Date.UTC(2026, 0, 2, 3, 4, 5);
     const objects = [
-      { key: "s/.chunks/0a1b/0a1b" + "c".repeat(60), body: Buffer.from("chunk payload") },
+      { key: `s/.chunks/0a1b/0a1b${"c".repeat(60)}`, body: Buffer.from("chunk payload") },
       { key: "s/.cnt/vm/100/2026-01-01T00:00:00Z/index.json.blob", body: Buffer.alloc(0) },
       { key: "s/.cnt/vm/100/2026-01-01T00:00:00Z/drive-scsi0.img.fidx", body: Buffer.alloc(5000, 7) },
     ];
