@@ -4,20 +4,11 @@ import type { Logger } from "pino";
 import { parseIndex } from "../datastore/index.ts";
 import { type FetchedObject, getObjectBytes, isKeyListed, ObjectNotFoundError, type S3Context } from "../s3/index.ts";
 import type { ListedIndex, ListedSnapshot } from "./content-scan.ts";
-import type { GcCounters } from "./counters.ts";
+import type { GcCounters, MarkStats } from "./counters.ts";
 import { SafetyAbortError } from "./errors.ts";
 import type { IndexCache, IndexCatalogEntry } from "./index-cache.ts";
 import type { MarkTable } from "./mark-table.ts";
 import type { KnownSnapshot } from "./writers.ts";
-
-export interface MarkStats {
-  indexesRead: number;
-  indexesDownloaded: number;
-  indexBytesDownloaded: number;
-  vanishedIndexes: number;
-  /** Digests marked only because a running backup's pruned dedup base was remembered by the index cache. */
-  baseChunksFromCache: number;
-}
 
 export interface Marker {
   readonly s3: S3Context;

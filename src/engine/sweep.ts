@@ -21,7 +21,7 @@ import {
   countRemoved,
   decide,
 } from "./classify.ts";
-import type { GcCounters } from "./counters.ts";
+import type { GcCounters, SweepStats } from "./counters.ts";
 import { LockLostError } from "./lock.ts";
 import type { MarkTable } from "./mark-table.ts";
 
@@ -33,43 +33,6 @@ export interface DeleteCandidate {
   readonly goodCopyExists: boolean;
   readonly size: number;
   readonly lastModifiedSeconds: number;
-}
-
-export interface SweepStats {
-  chunkObjects: number;
-  unexpectedKeys: number;
-  unexpectedSample: string[];
-  deleteFailures: number;
-  deleteErrorSample: DeleteKeyError[];
-  /** Candidates that the recheck found referenced again (a backup finished meanwhile). */
-  recheckKept: number;
-  /** Unreferenced chunks kept only because their upload is recent (the LastModified grace). */
-  keptRecentUpload: number;
-  /** Unreferenced chunks kept only because the marker cache saw them referenced recently. */
-  keptMarkerCache: number;
-  /** Chunks a real run would delete that were not deleted (dry run, or a datastore in use by PBS). */
-  notDeleted: number;
-  deleteRounds: number;
-  deleteRequests: number;
-  /** Time spent in recheck-and-delete rounds (they overlap the listing). */
-  deleteMs: number;
-}
-
-export function emptySweepStats(): SweepStats {
-  return {
-    chunkObjects: 0,
-    unexpectedKeys: 0,
-    unexpectedSample: [],
-    deleteFailures: 0,
-    deleteErrorSample: [],
-    recheckKept: 0,
-    keptRecentUpload: 0,
-    keptMarkerCache: 0,
-    notDeleted: 0,
-    deleteRounds: 0,
-    deleteRequests: 0,
-    deleteMs: 0,
-  };
 }
 
 export interface Sweeper {
