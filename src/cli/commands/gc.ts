@@ -14,7 +14,7 @@ import { createLogger } from "../../log.ts";
 import { createS3Context } from "../../s3/index.ts";
 import { formatDurationSeconds } from "../../util/duration.ts";
 import { booleanValue, durationSeconds, positiveInteger, UsageError } from "../arg-parsers.ts";
-import { EXIT } from "../exit-codes.ts";
+import { EXIT } from "../../api/exit-codes.ts";
 import { attachProgressRenderer } from "../progress-renderer.ts";
 import { addS3Options, type S3CliOptions, s3ConnectionFromOptions } from "../s3-options.ts";
 

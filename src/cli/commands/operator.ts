@@ -6,7 +6,7 @@ import { createLogger } from "../../log.ts";
 import { startOperator } from "../../operator/controller/index.ts";
 import { type DatastorePolicy, parseDatastorePolicy } from "../../operator/datastore-policy.ts";
 import { durationSeconds, positiveInteger } from "../arg-parsers.ts";
-import { EXIT } from "../exit-codes.ts";
+import { EXIT } from "../../api/exit-codes.ts";
 
 interface OperatorCliOptions {
   kubeconfig?: string;

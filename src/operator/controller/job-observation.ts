@@ -1,7 +1,7 @@
 import type { V1Job, V1Pod } from "@kubernetes/client-node";
 import { LABELS } from "../../api/group.ts";
 import type { GarbageCollectionStatus } from "../../api/status.ts";
-import { EXIT } from "../../cli/exit-codes.ts";
+import { EXIT } from "../../api/exit-codes.ts";
 import { ENGINE_CONTAINER_NAME, jobRunInfo } from "../job-builder.ts";
 import { parseRunResult } from "../run-result-parser.ts";
 import type { RunInfo, StatusEvent } from "../status.ts";
