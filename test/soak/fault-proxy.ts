@@ -42,6 +42,8 @@ export interface SoakProxy {
   readonly log: readonly ProxyLogEntry[];
   /** Called once, synchronously, when the Nth request (1-based) arrives, before it is handled. */
   onRequest(n: number, trigger: () => void): void;
+  /** Called once, synchronously, when the first DeleteObjects arrives (it is forwarded all the same). */
+  onFirstDelete(trigger: () => void): void;
   /**
    * A new run behind the same address (the engine's caches are keyed by endpoint, so a round keeps its proxy): new
    * faults and seed; counts, log and triggers start from zero.
@@ -93,6 +95,7 @@ export async function startSoakProxy(target: string, initialPlan: FaultPlan, see
   const log: ProxyLogEntry[] = [];
   let requests = 0;
   const triggers = new Map<number, () => void>();
+  let deleteTrigger: (() => void) | undefined;
 
   const forward = (incoming: IncomingMessage, outgoing: ServerResponse, method: string, url: string, fail: boolean) => {
     const upstream = request(
@@ -132,6 +135,11 @@ export async function startSoakProxy(target: string, initialPlan: FaultPlan, see
       trigger();
     }
     const deleting = isDeleteObjects(method, url);
+    if (deleting && deleteTrigger) {
+      const fire = deleteTrigger;
+      deleteTrigger = undefined;
+      fire();
+    }
     let kind: FaultKind | undefined;
     if (plan.rate > 0 && plan.kinds.length > 0 && random() < plan.rate) {
       const candidates = plan.kinds.filter(
@@ -186,6 +194,9 @@ export async function startSoakProxy(target: string, initialPlan: FaultPlan, see
     onRequest(n, trigger) {
       triggers.set(n, trigger);
     },
+    onFirstDelete(trigger) {
+      deleteTrigger = trigger;
+    },
     reset(next, nextSeed) {
       plan = next;
       random = seededRandom(nextSeed);
@@ -193,6 +204,7 @@ export async function startSoakProxy(target: string, initialPlan: FaultPlan, see
       log.length = 0;
       requests = 0;
       triggers.clear();
+      deleteTrigger = undefined;
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -231,7 +231,9 @@ async function playRun(
         setTimeout(() => control?.resume(), event.forMs);
       });
     } else if (event.type === "stop-past-lease") {
-      proxy.onRequest(event.atRequest, () => {
+      const at = (trigger: () => void) =>
+        event.atRequest === 0 ? proxy.onFirstDelete(trigger) : proxy.onRequest(event.atRequest, trigger);
+      at(() => {
         figures.stopsPastLease += 1;
         const stoppedAt = Date.now();
         control?.stop();

@@ -154,10 +154,14 @@ const eventArb: fc.Arbitrary<ProcessEvent> = fc.oneof(
   {
     arbitrary: fc.record({
       type: fc.constant("stop-past-lease" as const),
-      atRequest: fc.integer({ min: 3, max: 40 }),
+      // 0: at its first DeleteObjects, so that batches are still to go when it wakes.
+      atRequest: fc.oneof(
+        { arbitrary: fc.constant(0), weight: 2 },
+        { arbitrary: fc.integer({ min: 3, max: 40 }), weight: 1 },
+      ),
       wakeDuringTakeover: fc.boolean(),
     }),
-    weight: 1,
+    weight: 2,
   },
 );
 
