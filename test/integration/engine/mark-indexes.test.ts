@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdtempSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, test } from "node:test";
@@ -219,7 +220,10 @@ for (const server of servers) {
         const again = await listed(s3);
         await assert.rejects(
           markIndexes(marker, again, snapshotsOf(again), { recheck: true }),
-          (error: unknown) => error instanceof SafetyAbortError && error.rule === "vanished-index-listed",
+          (error: unknown) =>
+            error instanceof SafetyAbortError &&
+            error.rule === "vanished-index-listed" &&
+            error.message.includes(fidxKey(snapshotA.time)),
         );
       } finally {
         s3.close();
@@ -283,6 +287,19 @@ for (const server of servers) {
         assert.equal(third.marker.table.timeOfHex(hexOf("base1")), MARK_TIME);
         assert.equal(third.marker.table.timeOfHex(hexOf("base2")), MARK_TIME + 1);
         assert.equal(third.marker.stats.baseChunksFromCache, 2);
+
+        // A base that is still listed was marked with everything else: the cache is not asked for it.
+        const listedBase = await markerFor(s3, first.cacheDir);
+        await markPrunedBases(listedBase.marker, [{ ...baseA, source: "listing" }]);
+        assert.equal(listedBase.marker.table.size, 0);
+        assert.equal(listedBase.marker.stats.baseChunksFromCache, 0);
+
+        // A damaged cached copy of a base is skipped (and reported), never trusted.
+        const damaged = await markerFor(s3, first.cacheDir);
+        await writeFile(damaged.marker.indexCache.fileOf(fidxKey(snapshotA.time)), "damaged");
+        await markPrunedBases(damaged.marker, [baseA]);
+        assert.equal(damaged.marker.table.timeOfHex(hexOf("base1")), 0);
+        assert.equal(damaged.marker.table.timeOfHex(hexOf("base3")), MARK_TIME, "the base's other index still counts");
       } finally {
         s3.close();
       }
