@@ -69,6 +69,9 @@ const { values: flags } = parseArgs({
   options: { keep: { type: "boolean", default: false }, down: { type: "boolean", default: false } },
 });
 
+/** Whether this demo started the cluster (then it stops it too); a cluster that was running before stays up. */
+let startedCluster = false;
+
 function clusterCommand(command: "up" | "down"): Promise<void> {
   return runLong(`cluster:${command}`, process.execPath, [join(ROOT, "test", "cluster", "cli.ts"), command], {
     env: { ...process.env, CHUNKGC_CLUSTER_DIR: CLUSTER_DIR },
@@ -286,6 +289,7 @@ async function demo(): Promise<boolean> {
   await installPrerequisites();
   const wasRunning = clusterRunning();
   step("Starting the local one-node Kubernetes cluster (npm run cluster:up)");
+  startedCluster = !wasRunning;
   await clusterCommand("up");
   mkdirSync(STATE_DIR, { recursive: true });
   const kubeconfig = join(CLUSTER_DIR, "kubeconfig");
@@ -347,11 +351,17 @@ async function demo(): Promise<boolean> {
   return ok;
 }
 
-// Ctrl-C: the cluster runs in the background, so stop it (unless kept) rather than leave it behind.
+/** After a failure or Ctrl-C: stop what this demo started, unless it is to be kept. */
+async function cleanUpAfterFailure(): Promise<void> {
+  if (flags.keep) return;
+  if (startedCluster) await down().catch(() => undefined);
+  else await stopDemoS3(STATE_DIR).catch(() => false);
+}
+
+// Ctrl-C: the cluster runs in the background, so stop it rather than leave it behind.
 process.once("SIGINT", () => {
   console.error("\ninterrupted");
-  const stop = flags.keep ? Promise.resolve() : down().catch(() => undefined);
-  void stop.then(() => process.exit(130));
+  void cleanUpAfterFailure().then(() => process.exit(130));
 });
 
 if (flags.down) {
@@ -359,7 +369,7 @@ if (flags.down) {
 } else {
   const ok = await demo().catch(async (error: unknown) => {
     console.error(`\n\x1b[31mdemo FAILED: ${error instanceof Error ? error.message : String(error)}\x1b[0m`);
-    if (!flags.keep && clusterRunning()) await down().catch(() => undefined);
+    await cleanUpAfterFailure();
     return false;
   });
   console.log(`\n[${elapsed()}] demo ${ok ? "succeeded" : "FAILED"}`);
