@@ -2,7 +2,9 @@
  * The SIGTERM path on the real node: a run pod deleted in the middle of its run gets SIGTERM from the kubelet, the
  * engine stops and releases its datastore lock in S3 (the newest lock record says `released: true`), the operator
  * records the run as not succeeded, and its datastore Lease is released. A latch in front of versitygw lets the run
- * take its lock and then holds every later request, so the pod is certainly mid-run (holding the lock) when deleted.
+ * take its lock and then holds every later request, so the pod is certainly mid-run (holding the lock) when deleted;
+ * after the deletion it lets lock-record writes through and nothing else, so only an engine that reacts to SIGTERM
+ * (aborting its held request) can release the lock: one that ignores it waits at the latch until it is killed.
  */
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, request, type ServerResponse } from "node:http";
@@ -34,10 +36,14 @@ const server = servers.find((s) => s.name === "versitygw") ?? servers[0]!;
 const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
 const coordination = cluster.kubeConfig.makeApiClient(CoordinationV1Api);
 
-/** Forwards requests until a PUT of a lock record has succeeded, then holds every request until released. */
+/**
+ * Forwards requests until a PUT of a lock record has succeeded, then holds every request until released; with
+ * `passLockWrites`, lock-record PUTs go through while everything else stays held.
+ */
 async function startLockLatch(target: string, lockRecordPath: RegExp) {
   const targetUrl = new URL(target);
   let latched = false;
+  let lockWritesPass = false;
   const waiting: (() => void)[] = [];
   const forward = (incoming: IncomingMessage, outgoing: ServerResponse) => {
     const upstream = request(
@@ -58,8 +64,10 @@ async function startLockLatch(target: string, lockRecordPath: RegExp) {
     upstream.on("error", () => incoming.socket.destroy());
     incoming.pipe(upstream);
   };
+  const isLockWrite = (incoming: IncomingMessage) =>
+    incoming.method === "PUT" && lockRecordPath.test(incoming.url ?? "");
   const server = createServer((incoming, outgoing) => {
-    if (latched) waiting.push(() => forward(incoming, outgoing));
+    if (latched && !(lockWritesPass && isLockWrite(incoming))) waiting.push(() => forward(incoming, outgoing));
     else forward(incoming, outgoing);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -72,6 +80,9 @@ async function startLockLatch(target: string, lockRecordPath: RegExp) {
     },
     get held() {
       return waiting.length;
+    },
+    passLockWrites() {
+      lockWritesPass = true;
     },
     release() {
       latched = false;
@@ -150,8 +161,8 @@ describe("operator: a run pod deleted mid-run", () => {
         .catch(() => undefined);
       return current === undefined || current.metadata?.deletionTimestamp ? true : undefined;
     });
-    // The engine, stopping, may now talk to S3 again (its held request and the lock release).
-    latch.release();
+    // Only the lock release may pass now; the request the engine was waiting on stays held.
+    latch.passLockWrites();
 
     await eventually(
       "the pod to be gone",
