@@ -12,6 +12,7 @@ import {
   probeServer,
   type S3Context,
 } from "../s3/index.ts";
+import { isoOfEpochSeconds } from "../util/time.ts";
 import { type Cutoff, computeCutoff } from "./classify.ts";
 import { type ContentScan, scanContent } from "./content-scan.ts";
 import { emptyTally, type RunTally } from "./counters.ts";
@@ -43,8 +44,6 @@ export interface RunDependencies {
   readonly signal?: AbortSignal;
   readonly hooks?: RunHooks;
 }
-
-const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
 
 /** Re-reads of `.in-use` that answered 404 while it is still listed. */
 const IN_USE_REREADS = 3;
@@ -304,7 +303,10 @@ function writersAndCutoff(
     );
   }
   const cutoff = computeCutoff(phase1Start, options.graceSeconds, writers.oldestRunningStart, skewSeconds);
-  report.cutoff = { minAtime: iso(cutoff.minAtime), oldestWriter: iso(cutoff.oldestWriter) };
+  report.cutoff = {
+    minAtime: isoOfEpochSeconds(cutoff.minAtime),
+    oldestWriter: isoOfEpochSeconds(cutoff.oldestWriter),
+  };
   log.info({ minAtime: report.cutoff.minAtime, oldestWriter: report.cutoff.oldestWriter }, "cutoff");
   return { cutoff, running: writers.running };
 }
@@ -358,7 +360,10 @@ async function recheck(state: RunState, marked: Marked): Promise<void> {
     const earlier = computeCutoff(phase1Start, options.graceSeconds, writersNow.oldestRunningStart, skewSeconds);
     cutoff.minAtime = Math.min(cutoff.minAtime, earlier.minAtime);
     cutoff.oldestWriter = Math.min(cutoff.oldestWriter, earlier.oldestWriter);
-    log.warn({ oldestWriter: iso(cutoff.oldestWriter) }, "recheck found an older running backup: cutoff moved earlier");
+    log.warn(
+      { oldestWriter: isoOfEpochSeconds(cutoff.oldestWriter) },
+      "recheck found an older running backup: cutoff moved earlier",
+    );
   }
   await markIndexes(marker, again.indexes, again.snapshots, { recheck: true });
   await markRunningBases(marker, again, writersNow.running, { recheck: true });

@@ -5,7 +5,7 @@ import { EXIT } from "../../api/exit-codes.ts";
 import { ENGINE_CONTAINER_NAME, jobRunInfo } from "../job-builder.ts";
 import { parseRunResult } from "../run-result-parser.ts";
 import type { RunInfo, StatusEvent } from "../status.ts";
-import { toDate } from "./time.ts";
+import { toDate } from "../../util/time.ts";
 
 /**
  * What the operator learns from its Jobs and their pods, pure: which Jobs belong to a resource, whether a Job is

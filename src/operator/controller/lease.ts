@@ -1,5 +1,5 @@
 import type { V1Lease } from "@kubernetes/client-node";
-import { toDate } from "./time.ts";
+import { toDate } from "../../util/time.ts";
 
 /**
  * Pure decisions about coordination.k8s.io Leases, used for leader election and for the per-datastore run lock:

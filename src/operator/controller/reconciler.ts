@@ -51,7 +51,7 @@ import { observeRun, startTimedOut } from "./run-progress.ts";
 import { ensureRunServiceAccount } from "./run-service-account.ts";
 import { startRun } from "./run-start.ts";
 import { planTrigger } from "./run-trigger.ts";
-import { toDate } from "./time.ts";
+import { toDate } from "../../util/time.ts";
 import { readMeta, readStatus, validateSpec } from "./validate.ts";
 
 /**
