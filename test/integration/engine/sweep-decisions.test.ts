@@ -14,7 +14,7 @@ import { emptyCounters, emptySweepStats, type GcCounters } from "../../../src/en
 import { LockLostError } from "../../../src/engine/lock.ts";
 import { MarkTable } from "../../../src/engine/mark-table.ts";
 import { type Sweeper, sweepChunks } from "../../../src/engine/sweep.ts";
-import { putObject, type S3Context } from "../../../src/s3/index.ts";
+import { listObjects, putObject, type S3Context } from "../../../src/s3/index.ts";
 import { allKeys, freshBucketContext, quietLog } from "../../support/engine.ts";
 import { s3TestServers } from "../../support/s3-servers.ts";
 
@@ -325,6 +325,31 @@ for (const server of servers) {
         for (const key of sweeper.stats.unexpectedSample) assert.ok(strays.includes(key), key);
         assert.equal(sweeper.stats.chunkObjects, 1);
         assert.equal((await allKeys(s3)).size, strays.length + 1);
+      } finally {
+        s3.close();
+      }
+    });
+
+    test("a kept chunk counts as a recent upload or as seen by the marker cache, min_atime itself included", async () => {
+      const s3 = await freshBucketContext(server, "sweep-kept-why");
+      try {
+        await upload(s3, [good(2), good(3), good(4)]);
+        // min_atime exactly at the earliest upload second: every chunk is at or after it.
+        let earliest = Number.POSITIVE_INFINITY;
+        for await (const object of listObjects(s3, { prefix: `${STORE}/.chunks/` })) {
+          earliest = Math.min(earliest, Math.floor(object.lastModifiedMs / 1000));
+        }
+        const minAtime = earliest;
+        const sweeper = sweeperFor(s3, {
+          cutoff: { minAtime, oldestWriter: minAtime + 1000 },
+          phase1Start: minAtime + 2000,
+        });
+        sweeper.table.markHex(d[3]!, minAtime); // seen by an earlier run exactly at min_atime: the marker cache
+        sweeper.table.markHex(d[4]!, minAtime - 1); // seen before min_atime: only its upload keeps it
+        await sweepChunks(sweeper);
+        assert.equal(sweeper.counters.pendingChunks, 3);
+        assert.equal(sweeper.stats.keptMarkerCache, 1);
+        assert.equal(sweeper.stats.keptRecentUpload, 2);
       } finally {
         s3.close();
       }
