@@ -65,9 +65,29 @@ class DemoFailure extends Error {
   override name = "DemoFailure";
 }
 
-const { values: flags } = parseArgs({
-  options: { keep: { type: "boolean", default: false }, down: { type: "boolean", default: false } },
-});
+const USAGE = "usage: node scripts/demo.ts [--keep | --down]   (make demo [KEEP=1 | DOWN=1]; see docs/demo.md)";
+
+function parseFlags(): { keep: boolean; down: boolean } {
+  try {
+    const { values } = parseArgs({
+      options: {
+        keep: { type: "boolean", default: false },
+        down: { type: "boolean", default: false },
+        help: { type: "boolean", default: false },
+      },
+    });
+    if (values.help) {
+      console.log(USAGE);
+      process.exit(0);
+    }
+    return { keep: values.keep, down: values.down };
+  } catch (error) {
+    console.error(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+const flags = parseFlags();
 
 /** Whether this demo started the cluster (then it stops it too); a cluster that was running before stays up. */
 let startedCluster = false;
