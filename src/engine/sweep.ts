@@ -156,7 +156,11 @@ export async function sweepChunks(sweeper: Sweeper): Promise<void> {
   throwIfRoundFailed();
 }
 
-function sweepObject(
+/**
+ * One listed object's decision (docs/gc-semantics.md#strict-chunk-keys for what is a chunk key): counted where it
+ * belongs, and returned as a delete candidate only when it is garbage and this run may delete.
+ */
+export function sweepObject(
   sweeper: Sweeper,
   object: ListedObject,
   lastGoodDigest: string[],
@@ -217,7 +221,8 @@ async function deleteRound(sweeper: Sweeper, candidates: DeleteCandidate[]): Pro
   }
 }
 
-async function recheckAndDelete(sweeper: Sweeper, candidates: DeleteCandidate[]): Promise<void> {
+/** One round: recheck, classify every candidate again, then (deletions allowed, lock held) delete the confirmed. */
+export async function recheckAndDelete(sweeper: Sweeper, candidates: DeleteCandidate[]): Promise<void> {
   sweeper.stats.deleteRounds += 1;
   await sweeper.recheck();
   const confirmed: DeleteCandidate[] = [];
