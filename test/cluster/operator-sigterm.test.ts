@@ -44,7 +44,8 @@ async function startLockLatch(target: string, lockRecordPath: RegExp) {
   const targetUrl = new URL(target);
   let latched = false;
   let lockWritesPass = false;
-  const waiting: (() => void)[] = [];
+  const waiting: { lockWrite: boolean; go: () => void }[] = [];
+  const heldRequests: string[] = [];
   const forward = (incoming: IncomingMessage, outgoing: ServerResponse) => {
     const upstream = request(
       {
@@ -67,8 +68,10 @@ async function startLockLatch(target: string, lockRecordPath: RegExp) {
   const isLockWrite = (incoming: IncomingMessage) =>
     incoming.method === "PUT" && lockRecordPath.test(incoming.url ?? "");
   const server = createServer((incoming, outgoing) => {
-    if (latched && !(lockWritesPass && isLockWrite(incoming))) waiting.push(() => forward(incoming, outgoing));
-    else forward(incoming, outgoing);
+    if (latched && !(lockWritesPass && isLockWrite(incoming))) {
+      heldRequests.push(`${incoming.method} ${incoming.url}`);
+      waiting.push({ lockWrite: isLockWrite(incoming), go: () => forward(incoming, outgoing) });
+    } else forward(incoming, outgoing);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
@@ -81,12 +84,19 @@ async function startLockLatch(target: string, lockRecordPath: RegExp) {
     get held() {
       return waiting.length;
     },
+    get heldRequests() {
+      return [...heldRequests];
+    },
     passLockWrites() {
       lockWritesPass = true;
+      for (const held of waiting.filter((w) => w.lockWrite)) {
+        waiting.splice(waiting.indexOf(held), 1);
+        held.go();
+      }
     },
     release() {
       latched = false;
-      for (const go of waiting.splice(0)) go();
+      for (const held of waiting.splice(0)) held.go();
     },
     stop: () =>
       new Promise<void>((resolve) => {
@@ -154,6 +164,8 @@ describe("operator: a run pod deleted mid-run", () => {
     const pod = pods.items[0];
     assert.ok(pod?.metadata?.name && pod.status?.phase === "Running", `the run pod is running (${pod?.status?.phase})`);
 
+    // From now on only lock-record writes pass (the release); the request the engine waits on stays held.
+    latch.passLockWrites();
     await core.deleteNamespacedPod({ name: pod.metadata.name, namespace });
     await eventually("the pod to be terminating", async () => {
       const current = await core
@@ -161,8 +173,6 @@ describe("operator: a run pod deleted mid-run", () => {
         .catch(() => undefined);
       return current === undefined || current.metadata?.deletionTimestamp ? true : undefined;
     });
-    // Only the lock release may pass now; the request the engine was waiting on stays held.
-    latch.passLockWrites();
 
     await eventually(
       "the pod to be gone",
@@ -188,7 +198,11 @@ describe("operator: a run pod deleted mid-run", () => {
       released: boolean;
       holder?: string;
     };
-    assert.equal(record.released, true, `the lock record ${newest} says released: ${JSON.stringify(record)}`);
+    assert.equal(
+      record.released,
+      true,
+      `the lock record ${newest} says released: ${JSON.stringify(record)}; requests held: ${latch.heldRequests.join(", ")}`,
+    );
 
     const run = await waitForGc(
       cluster,
