@@ -17,13 +17,21 @@
  * and GET. An index with an empty ETag is stored but never a hit: key + size alone do not prove the bytes are the same.
  */
 
-import { createHash, randomBytes } from "node:crypto";
-import { type FileHandle, mkdir, open, readdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { type FileHandle, mkdir, open, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import pLimit from "p-limit";
 import { z } from "zod";
-import { type CacheIdentity, identityText, syncDirectory } from "./marker-cache.ts";
+import {
+  errorCode,
+  removeStaleTemps,
+  replaceFileAtomically,
+  tempPathFor,
+  unlinkQuietly,
+  writeFully,
+} from "./cache-files.ts";
+import { type CacheIdentity, identityText } from "./marker-cache.ts";
 
 export const INDEX_CATALOG_FILE = "index-catalog.v1.jsonl";
 export const INDEX_DIR = "indexes";
@@ -35,7 +43,6 @@ const FILE_HEADER_SIZE = 24;
 const CHECKSUM_SIZE = 32;
 const DIGEST_SIZE = 32;
 const FILE_SUFFIX = ".idx";
-const TEMP_MARK = ".tmp-";
 /** An index file's metadata (one catalog entry as JSON) is never anywhere near this. */
 const MAX_META_LENGTH = 1 << 20;
 /** Parallel file operations (unlinks, metadata reads). */
@@ -78,20 +85,6 @@ export function normalizeEtag(etag: string): string {
   if (value.startsWith("W/")) value = value.slice(2);
   if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
   return value;
-}
-
-function errorCode(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
-}
-
-async function unlinkQuietly(file: string): Promise<void> {
-  await unlink(file).catch((error: unknown) => {
-    if (errorCode(error) !== "ENOENT") throw error;
-  });
-}
-
-function tempName(file: string): string {
-  return `${file}${TEMP_MARK}${process.pid}-${randomBytes(6).toString("hex")}`;
 }
 
 /** A catalog that cannot be written (index file errors are misses, never errors). */
@@ -337,7 +330,7 @@ export class IndexCache {
       await mkdir(folder, { recursive: true });
       this.#madeDirs.add(folder);
     }
-    const temp = tempName(file);
+    const temp = tempPathFor(file);
     try {
       await writeFile(temp, encodeIndexFile(normalized, digests), { flag: "wx", mode: 0o644 });
       await rename(temp, file);
@@ -462,52 +455,39 @@ export class IndexCache {
 
   async #writeCatalog(nowMs: number): Promise<void> {
     const file = path.join(this.dir, INDEX_CATALOG_FILE);
-    for (const name of await readdir(this.dir)) {
-      if (name.startsWith(`${INDEX_CATALOG_FILE}${TEMP_MARK}`)) await unlinkQuietly(path.join(this.dir, name));
-    }
-    const temp = tempName(file);
-    let handle: FileHandle | undefined;
+    await removeStaleTemps(this.dir, INDEX_CATALOG_FILE);
     try {
-      handle = await open(temp, "wx", 0o644);
-      const hash = createHash("sha256");
-      let position = 0;
-      const write = async (text: string, hashed = true) => {
-        const bytes = Buffer.from(text, "utf8");
-        if (hashed) hash.update(bytes);
-        for (let done = 0; done < bytes.length; ) {
-          const { bytesWritten } = await handle!.write(bytes, done, bytes.length - done, position + done);
-          done += bytesWritten;
+      await replaceFileAtomically(file, async (handle) => {
+        const hash = createHash("sha256");
+        let position = 0;
+        const write = async (text: string, hashed = true) => {
+          const bytes = Buffer.from(text, "utf8");
+          if (hashed) hash.update(bytes);
+          await writeFully(handle, bytes, position);
+          position += bytes.length;
+        };
+        // A snapshot of the entries: the header's count and the lines must agree even if someone touches meanwhile.
+        const all = [...this.#entries.values()];
+        const header = {
+          format: CATALOG_FORMAT,
+          version: CATALOG_VERSION,
+          identity: JSON.parse(this.#identityText) as CacheIdentity,
+          writtenAt: new Date(nowMs).toISOString(),
+          entries: all.length,
+        };
+        await write(`${JSON.stringify(header)}\n`);
+        let lines: string[] = [];
+        for (const entry of all) {
+          lines.push(JSON.stringify(entry));
+          if (lines.length === LINES_PER_WRITE) {
+            await write(`${lines.join("\n")}\n`);
+            lines = [];
+          }
         }
-        position += bytes.length;
-      };
-      // A snapshot of the entries: the header's count and the lines must agree even if someone touches meanwhile.
-      const all = [...this.#entries.values()];
-      const header = {
-        format: CATALOG_FORMAT,
-        version: CATALOG_VERSION,
-        identity: JSON.parse(this.#identityText) as CacheIdentity,
-        writtenAt: new Date(nowMs).toISOString(),
-        entries: all.length,
-      };
-      await write(`${JSON.stringify(header)}\n`);
-      let lines: string[] = [];
-      for (const entry of all) {
-        lines.push(JSON.stringify(entry));
-        if (lines.length === LINES_PER_WRITE) {
-          await write(`${lines.join("\n")}\n`);
-          lines = [];
-        }
-      }
-      if (lines.length > 0) await write(`${lines.join("\n")}\n`);
-      await write(`${JSON.stringify({ sha256: hash.digest("hex") })}\n`, false);
-      await handle.sync();
-      await handle.close();
-      handle = undefined;
-      await rename(temp, file);
-      await syncDirectory(this.dir);
+        if (lines.length > 0) await write(`${lines.join("\n")}\n`);
+        await write(`${JSON.stringify({ sha256: hash.digest("hex") })}\n`, false);
+      });
     } catch (error) {
-      await handle?.close().catch(() => undefined);
-      await unlinkQuietly(temp).catch(() => undefined);
       throw new IndexCacheError(file, `cannot write the catalog: ${(error as Error).message}`, { cause: error });
     }
   }

@@ -27,9 +27,10 @@
  * touching the table, then streams the records into the table. So for every status but "loaded" the table is left
  * exactly as it was (empty, if the caller passed a fresh one). The file is never held in memory as a whole.
  */
-import { createHash, randomBytes } from "node:crypto";
-import { type FileHandle, mkdir, open, readdir, rename, unlink } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { type FileHandle, mkdir, open } from "node:fs/promises";
 import path from "node:path";
+import { errorCode, removeStaleTemps, replaceFileAtomically, writeFully } from "./cache-files.ts";
 import { MARK_RECORD_SIZE, type MarkTable } from "./mark-table.ts";
 
 /** Which datastore a cache belongs to: the same directory must never feed another datastore's GC. */
@@ -46,7 +47,6 @@ export type MarkerCacheStatus =
   | { state: "foreign"; reason: string };
 
 export const MARKER_CACHE_FILE = "markers.v1.bin";
-const TEMP_PREFIX = `${MARKER_CACHE_FILE}.tmp-`;
 const MAGIC = Buffer.from("chunkgcM", "latin1");
 const VERSION = 1;
 const FIXED_HEADER_SIZE = 40;
@@ -90,10 +90,6 @@ function pad8(length: number): number {
   return (length + 7) & ~7;
 }
 
-function errorCode(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
-}
-
 /** Reads exactly `length` bytes at `position` into `buffer`; false at a premature end of file. */
 async function readFully(handle: FileHandle, buffer: Buffer, length: number, position: number): Promise<boolean> {
   let done = 0;
@@ -103,14 +99,6 @@ async function readFully(handle: FileHandle, buffer: Buffer, length: number, pos
     done += bytesRead;
   }
   return true;
-}
-
-async function writeFully(handle: FileHandle, buffer: Uint8Array, position: number): Promise<void> {
-  let done = 0;
-  while (done < buffer.length) {
-    const { bytesWritten } = await handle.write(buffer, done, buffer.length - done, position + done);
-    done += bytesWritten;
-  }
 }
 
 /** Streams the records region; calls back with whole records only. */
@@ -243,26 +231,6 @@ export async function loadMarkerCache(
   }
 }
 
-/** Removes temp files that a killed writer left behind. */
-async function removeStaleTemps(dir: string): Promise<void> {
-  for (const name of await readdir(dir)) {
-    if (!name.startsWith(TEMP_PREFIX)) continue;
-    await unlink(path.join(dir, name)).catch((error: unknown) => {
-      if (errorCode(error) !== "ENOENT") throw error;
-    });
-  }
-}
-
-/** fsync of a directory, so that a rename in it is durable. */
-export async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 function buildHeader(identity: CacheIdentity, entries: number, now: Date, minTime: number): Buffer {
   const identityBytes = Buffer.from(identityText(identity), "utf8");
   if (identityBytes.length > MAX_IDENTITY_LENGTH) {
@@ -294,52 +262,44 @@ export async function writeMarkerCache(
   const minTime = Math.max(0, Math.ceil(options.minTime));
   if (minTime > 0xffffffff) throw new RangeError(`minTime out of range: ${options.minTime}`);
   const file = path.join(dir, MARKER_CACHE_FILE);
-  const temp = path.join(dir, `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString("hex")}`);
   try {
     await mkdir(dir, { recursive: true });
-    await removeStaleTemps(dir);
+    await removeStaleTemps(dir, MARKER_CACHE_FILE);
   } catch (error) {
     throw new MarkerCacheError(file, `cannot prepare the directory: ${(error as Error).message}`, { cause: error });
   }
   const entries = table.countSince(minTime);
   const { size, capacity } = table;
   const header = buildHeader(identity, entries, options.now, minTime);
-  let handle: FileHandle | undefined;
   try {
-    handle = await open(temp, "wx", 0o644);
-    const hash = createHash("sha256").update(header);
-    await writeFully(handle, header, 0);
-    let position = header.length;
-    let written = 0;
-    const buffer = Buffer.allocUnsafe(IO_RECORDS * MARK_RECORD_SIZE);
-    for (let from = 0; from !== -1; ) {
-      const piece = table.writeRecords(minTime, buffer, from);
-      if (piece.records > 0) {
-        const bytes = buffer.subarray(0, piece.records * MARK_RECORD_SIZE);
-        hash.update(bytes);
-        await writeFully(handle, bytes, position);
-        position += bytes.length;
-        written += piece.records;
+    const bytes = await replaceFileAtomically(file, async (handle) => {
+      const hash = createHash("sha256").update(header);
+      await writeFully(handle, header, 0);
+      let position = header.length;
+      let written = 0;
+      const buffer = Buffer.allocUnsafe(IO_RECORDS * MARK_RECORD_SIZE);
+      for (let from = 0; from !== -1; ) {
+        const piece = table.writeRecords(minTime, buffer, from);
+        if (piece.records > 0) {
+          const bytes = buffer.subarray(0, piece.records * MARK_RECORD_SIZE);
+          hash.update(bytes);
+          await writeFully(handle, bytes, position);
+          position += bytes.length;
+          written += piece.records;
+        }
+        if (table.size !== size || table.capacity !== capacity) {
+          throw new MarkerCacheError(file, "the mark table changed while the cache was written");
+        }
+        from = piece.next;
       }
-      if (table.size !== size || table.capacity !== capacity) {
-        throw new MarkerCacheError(file, "the mark table changed while the cache was written");
+      if (written !== entries) {
+        throw new MarkerCacheError(file, `wrote ${written} entries, expected ${entries}`);
       }
-      from = piece.next;
-    }
-    if (written !== entries) {
-      throw new MarkerCacheError(file, `wrote ${written} entries, expected ${entries}`);
-    }
-    await writeFully(handle, hash.digest(), position);
-    position += CHECKSUM_SIZE;
-    await handle.sync();
-    await handle.close();
-    handle = undefined;
-    await rename(temp, file);
-    await syncDirectory(dir);
-    return { entries, bytes: position };
+      await writeFully(handle, hash.digest(), position);
+      return position + CHECKSUM_SIZE;
+    });
+    return { entries, bytes };
   } catch (error) {
-    await handle?.close().catch(() => undefined);
-    await unlink(temp).catch(() => undefined);
     if (error instanceof MarkerCacheError) throw error;
     throw new MarkerCacheError(file, `cannot write: ${(error as Error).message}`, { cause: error });
   }
