@@ -23,6 +23,7 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import pLimit from "p-limit";
 import { z } from "zod";
+import { assertLayout } from "../datastore/layout.ts";
 import {
   errorCode,
   removeStaleTemps,
@@ -40,6 +41,15 @@ const CATALOG_VERSION = 1;
 const FILE_MAGIC = Buffer.from("chunkgcI", "latin1");
 const FILE_VERSION = 1;
 const FILE_HEADER_SIZE = 24;
+/** An index file's header (little-endian); the metadata JSON, the digests and a SHA-256 of all before it follow. */
+const FILE_HEADER = assertLayout("index cache file header", FILE_HEADER_SIZE, {
+  magic: { offset: 0, size: 8 },
+  version: { offset: 8, size: 4 },
+  metaLength: { offset: 12, size: 4 },
+  chunkCount: { offset: 16, size: 4 },
+  /** Zero. */
+  reserved: { offset: 20, size: 4 },
+});
 const CHECKSUM_SIZE = 32;
 const DIGEST_SIZE = 32;
 const FILE_SUFFIX = ".idx";
@@ -101,11 +111,11 @@ export class IndexCacheError extends Error {
 /** The verified content of one index file, or why it is damaged. */
 function decodeIndexFile(bytes: Buffer): { meta: IndexCatalogEntry; digests: Uint8Array } | string {
   if (bytes.length < FILE_HEADER_SIZE + CHECKSUM_SIZE) return `truncated (${bytes.length} bytes)`;
-  if (!bytes.subarray(0, 8).equals(FILE_MAGIC)) return "bad magic";
-  const version = bytes.readUInt32LE(8);
+  if (!bytes.subarray(0, FILE_HEADER.magic.size).equals(FILE_MAGIC)) return "bad magic";
+  const version = bytes.readUInt32LE(FILE_HEADER.version.offset);
   if (version !== FILE_VERSION) return `unsupported version ${version}`;
-  const metaLength = bytes.readUInt32LE(12);
-  const count = bytes.readUInt32LE(16);
+  const metaLength = bytes.readUInt32LE(FILE_HEADER.metaLength.offset);
+  const count = bytes.readUInt32LE(FILE_HEADER.chunkCount.offset);
   const expected = FILE_HEADER_SIZE + metaLength + count * DIGEST_SIZE + CHECKSUM_SIZE;
   if (bytes.length !== expected) return `length ${bytes.length}, expected ${expected}`;
   const end = bytes.length - CHECKSUM_SIZE;
@@ -130,9 +140,9 @@ function encodeIndexFile(entry: IndexCatalogEntry, digests: Uint8Array): Buffer 
   const meta = Buffer.from(JSON.stringify(entry), "utf8");
   const body = Buffer.alloc(FILE_HEADER_SIZE + meta.length + digests.length + CHECKSUM_SIZE);
   FILE_MAGIC.copy(body, 0);
-  body.writeUInt32LE(FILE_VERSION, 8);
-  body.writeUInt32LE(meta.length, 12);
-  body.writeUInt32LE(digests.length / DIGEST_SIZE, 16);
+  body.writeUInt32LE(FILE_VERSION, FILE_HEADER.version.offset);
+  body.writeUInt32LE(meta.length, FILE_HEADER.metaLength.offset);
+  body.writeUInt32LE(digests.length / DIGEST_SIZE, FILE_HEADER.chunkCount.offset);
   meta.copy(body, FILE_HEADER_SIZE);
   body.set(digests, FILE_HEADER_SIZE + meta.length);
   const end = body.length - CHECKSUM_SIZE;
@@ -147,9 +157,10 @@ async function readIndexMeta(file: string): Promise<IndexCatalogEntry | undefine
     handle = await open(file, "r");
     const header = Buffer.alloc(FILE_HEADER_SIZE);
     const { bytesRead } = await handle.read(header, 0, FILE_HEADER_SIZE, 0);
-    if (bytesRead !== FILE_HEADER_SIZE || !header.subarray(0, 8).equals(FILE_MAGIC)) return undefined;
-    if (header.readUInt32LE(8) !== FILE_VERSION) return undefined;
-    const metaLength = header.readUInt32LE(12);
+    if (bytesRead !== FILE_HEADER_SIZE || !header.subarray(0, FILE_HEADER.magic.size).equals(FILE_MAGIC))
+      return undefined;
+    if (header.readUInt32LE(FILE_HEADER.version.offset) !== FILE_VERSION) return undefined;
+    const metaLength = header.readUInt32LE(FILE_HEADER.metaLength.offset);
     if (metaLength > MAX_META_LENGTH) return undefined;
     const meta = Buffer.alloc(metaLength);
     const read = await handle.read(meta, 0, metaLength, FILE_HEADER_SIZE);

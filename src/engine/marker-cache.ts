@@ -30,6 +30,7 @@
 import { createHash } from "node:crypto";
 import { type FileHandle, mkdir, open } from "node:fs/promises";
 import path from "node:path";
+import { assertLayout } from "../datastore/layout.ts";
 import { errorCode, removeStaleTemps, replaceFileAtomically, writeFully } from "./cache-files.ts";
 import { MARK_RECORD_SIZE, type MarkTable } from "./mark-table.ts";
 
@@ -50,6 +51,16 @@ export const MARKER_CACHE_FILE = "markers.v1.bin";
 const MAGIC = Buffer.from("chunkgcM", "latin1");
 const VERSION = 1;
 const FIXED_HEADER_SIZE = 40;
+/** The fixed part of the header (little-endian); the identity follows it as JSON, zero-padded to 8 bytes. */
+const HEADER = assertLayout("marker cache header", FIXED_HEADER_SIZE, {
+  magic: { offset: 0, size: 8 },
+  version: { offset: 8, size: 4 },
+  recordSize: { offset: 12, size: 4 },
+  entries: { offset: 16, size: 8 },
+  writtenAtMs: { offset: 24, size: 8 },
+  minTime: { offset: 32, size: 4 },
+  identityLength: { offset: 36, size: 4 },
+});
 const CHECKSUM_SIZE = 32;
 const MAX_IDENTITY_LENGTH = 64 * 1024;
 /** Records per read/write: 1 MiB of I/O at a time. */
@@ -132,14 +143,16 @@ async function readHeader(handle: FileHandle, fileSize: number): Promise<ParsedH
   if (fileSize < FIXED_HEADER_SIZE + CHECKSUM_SIZE) return `truncated: ${fileSize} bytes`;
   const fixed = Buffer.alloc(FIXED_HEADER_SIZE);
   if (!(await readFully(handle, fixed, FIXED_HEADER_SIZE, 0))) return "truncated header";
-  if (!fixed.subarray(0, 8).equals(MAGIC)) return `bad magic ${fixed.subarray(0, 8).toString("hex")}`;
-  const version = fixed.readUInt32LE(8);
+  if (!fixed.subarray(0, HEADER.magic.size).equals(MAGIC)) {
+    return `bad magic ${fixed.subarray(0, HEADER.magic.size).toString("hex")}`;
+  }
+  const version = fixed.readUInt32LE(HEADER.version.offset);
   if (version !== VERSION) return `unsupported version ${version} (expected ${VERSION})`;
-  const recordSize = fixed.readUInt32LE(12);
+  const recordSize = fixed.readUInt32LE(HEADER.recordSize.offset);
   if (recordSize !== MARK_RECORD_SIZE) return `record size ${recordSize} (expected ${MARK_RECORD_SIZE})`;
-  const entries = fixed.readBigUInt64LE(16);
+  const entries = fixed.readBigUInt64LE(HEADER.entries.offset);
   if (entries > BigInt(MAX_ENTRIES)) return `implausible entry count ${entries}`;
-  const identityLength = fixed.readUInt32LE(36);
+  const identityLength = fixed.readUInt32LE(HEADER.identityLength.offset);
   if (identityLength > MAX_IDENTITY_LENGTH) return `implausible identity length ${identityLength}`;
   const headerSize = FIXED_HEADER_SIZE + pad8(identityLength);
   const expected = headerSize + Number(entries) * MARK_RECORD_SIZE + CHECKSUM_SIZE;
@@ -156,8 +169,8 @@ async function readHeader(handle: FileHandle, fileSize: number): Promise<ParsedH
   return {
     bytes,
     entries: Number(entries),
-    writtenAtMs: Number(fixed.readBigUInt64LE(24)),
-    minTime: fixed.readUInt32LE(32),
+    writtenAtMs: Number(fixed.readBigUInt64LE(HEADER.writtenAtMs.offset)),
+    minTime: fixed.readUInt32LE(HEADER.minTime.offset),
     identity: bytes.toString("utf8", FIXED_HEADER_SIZE, FIXED_HEADER_SIZE + identityLength),
   };
 }
@@ -238,12 +251,12 @@ function buildHeader(identity: CacheIdentity, entries: number, now: Date, minTim
   }
   const header = Buffer.alloc(FIXED_HEADER_SIZE + pad8(identityBytes.length));
   MAGIC.copy(header, 0);
-  header.writeUInt32LE(VERSION, 8);
-  header.writeUInt32LE(MARK_RECORD_SIZE, 12);
-  header.writeBigUInt64LE(BigInt(entries), 16);
-  header.writeBigUInt64LE(BigInt(Math.max(0, now.getTime())), 24);
-  header.writeUInt32LE(minTime >>> 0, 32);
-  header.writeUInt32LE(identityBytes.length, 36);
+  header.writeUInt32LE(VERSION, HEADER.version.offset);
+  header.writeUInt32LE(MARK_RECORD_SIZE, HEADER.recordSize.offset);
+  header.writeBigUInt64LE(BigInt(entries), HEADER.entries.offset);
+  header.writeBigUInt64LE(BigInt(Math.max(0, now.getTime())), HEADER.writtenAtMs.offset);
+  header.writeUInt32LE(minTime >>> 0, HEADER.minTime.offset);
+  header.writeUInt32LE(identityBytes.length, HEADER.identityLength.offset);
   identityBytes.copy(header, FIXED_HEADER_SIZE);
   return header;
 }
