@@ -102,6 +102,29 @@ for (const server of servers) {
       }
     });
 
+    test("of runs racing for a free lock, exactly one takes it", async () => {
+      const s3 = await freshBucketContext(server, "lock-race");
+      try {
+        const racers = Array.from({ length: 6 }, (_, n) =>
+          DatastoreLock.acquire(s3, { store: STORE, owner: `racer-${n}`, leaseMs: LEASE_MS }),
+        );
+        const outcomes = await Promise.allSettled(racers);
+        const winners = outcomes.flatMap((outcome) => (outcome.status === "fulfilled" ? [outcome.value] : []));
+        try {
+          assert.equal(winners.length, 1, `${winners.length} runs hold the lock`);
+          for (const outcome of outcomes) {
+            if (outcome.status === "rejected")
+              assert.ok(outcome.reason instanceof LockBusyError, String(outcome.reason));
+          }
+          assert.equal((await record(s3, winners[0]!.record.generation)).owner, winners[0]!.record.owner);
+        } finally {
+          for (const winner of winners) await winner.release();
+        }
+      } finally {
+        s3.close();
+      }
+    });
+
     test("a released lock is taken with the next generation, and older generations are cleared", async () => {
       const s3 = await freshBucketContext(server, "lock-release");
       try {
