@@ -271,22 +271,33 @@ if (import.meta.main) {
       "memory-from": { type: "string" },
       /** A run's printed log (when it stopped before writing results.json); its rows are added. */
       "from-log": { type: "string" },
+      /** Markdown appended to results.md (what a stopped run did not measure, and the command that does). */
+      notes: { type: "string" },
       out: { type: "string" },
     },
   });
   const files = (values.results ?? "").split(",").filter(Boolean);
-  if (files.length === 0 || !values.out)
-    throw new Error("usage: --results a.json[,b.json] [--memory-from x] --out dir");
+  if (!values.out)
+    throw new Error("usage: [--results a.json,b.json] [--from-log a.log,b.log] [--memory-from x] --out dir");
   const loaded = files.map((file) => JSON.parse(readFileSync(file, "utf8")) as BenchResults);
+  const { cpus, totalmem } = await import("node:os");
   const merged: BenchResults = {
-    ...loaded[0]!,
-    command: loaded.map((results) => results.command).join("; "),
+    date: new Date().toISOString(),
+    machine: {
+      cores: cpus().length,
+      cpu: cpus()[0]?.model ?? "?",
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+      loadAverageAtStart: "see the runs",
+    },
+    ...loaded[0],
+    command: loaded.map((results) => results.command).join("; ") || "npm run bench (rows from its log)",
     servers: Object.assign({}, ...loaded.map((results) => results.servers)),
     runs: loaded.flatMap((results) => results.runs),
     memory: loaded.flatMap((results) => results.memory),
   };
-  if (values["from-log"]) {
-    const parsed = runsFromLog(readFileSync(values["from-log"], "utf8"));
+  for (const log of (values["from-log"] ?? "").split(",").filter(Boolean)) {
+    const parsed = runsFromLog(readFileSync(log, "utf8"));
     merged.servers[parsed.server] = { endpoint: "", version: `${parsed.version ?? "?"} (rows from the run's log)` };
     merged.runs.push(...parsed.runs);
   }
@@ -296,4 +307,8 @@ if (import.meta.main) {
     }
   }
   await writeReport(values.out, merged);
+  if (values.notes) {
+    const { appendFileSync } = await import("node:fs");
+    appendFileSync(join(values.out, "results.md"), `\n${readFileSync(values.notes, "utf8")}`);
+  }
 }
