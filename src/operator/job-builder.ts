@@ -325,7 +325,9 @@ export function buildRunJob(input: RunJobInput): V1Job {
     ],
     volumeMounts: mounts,
     terminationMessagePath: TERMINATION_MESSAGE_PATH,
-    terminationMessagePolicy: "File",
+    // Without a result file (a usage error stops the engine before it runs) the kubelet keeps the log tail, where the
+    // engine's own error line is.
+    terminationMessagePolicy: "FallbackToLogsOnError",
     securityContext: structuredClone(CONTAINER_SECURITY_CONTEXT) as V1SecurityContext,
   };
   if (runPod.envFrom) container.envFrom = runPod.envFrom.map((from) => structuredClone(from) as V1EnvFromSource);

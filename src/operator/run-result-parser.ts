@@ -68,3 +68,29 @@ export function parseRunResult(terminationMessage: string | undefined | null): R
   }
   return { ok: true, result: parsed.data };
 }
+
+/** The longest engine error line a status quotes. */
+export const ENGINE_ERROR_MAX_CHARS = 512;
+
+/**
+ * The engine's own error line from a failed container's log tail (terminationMessagePolicy FallbackToLogsOnError:
+ * without a result file the kubelet keeps the last log lines). Only the lines the CLI writes for an error are
+ * quoted: `chunkgc: <Error>: <message>` and commander's `error: <message>`; structured log lines never are. The last
+ * such line wins (commander's help text may follow its error line).
+ */
+export function engineErrorLine(logTail: string | undefined): string | undefined {
+  if (logTail === undefined) return undefined;
+  const lines = logTail
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => /^(chunkgc: |error: )/.test(line));
+  const last = lines.at(-1);
+  if (last === undefined) return undefined;
+  const text = last.replace(/^chunkgc: /, "");
+  return text.length <= ENGINE_ERROR_MAX_CHARS ? text : `${text.slice(0, ENGINE_ERROR_MAX_CHARS - 1)}…`;
+}
+
+/** True when an engine error line says it does not know an option or command (an image older than the operator). */
+export function namesUnknownOption(line: string): boolean {
+  return /\bunknown (option|command)\b/i.test(line);
+}

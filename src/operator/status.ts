@@ -252,10 +252,14 @@ function summaryOf(result: RunResult): StatusSummary {
   };
 }
 
-/** The message of a result that brings none: what was removed and what is pending. */
+/**
+ * What a run removed (or, dry, would remove) and what is pending. Chunks and corrupt `.bad` copies are counted
+ * apart, the same way for a dry run and a real one.
+ */
 export function describeResult(result: RunResult): string {
   const c = result.counters;
-  const removed = `${result.dryRun ? "would remove" : "removed"} ${c.removedChunks} chunks (${formatBinaryBytes(c.removedBytes)})`;
+  const bad = c.removedBad > 0 ? ` and ${c.removedBad} bad cop${c.removedBad === 1 ? "y" : "ies"}` : "";
+  const removed = `${result.dryRun ? "would remove" : "removed"} ${c.removedChunks} chunks (${formatBinaryBytes(c.removedBytes)})${bad}`;
   return `${removed}, ${c.pendingChunks} pending (${formatBinaryBytes(c.pendingBytes)}), ${c.diskChunks} in use (${formatBinaryBytes(c.diskBytes)})`;
 }
 
@@ -395,12 +399,14 @@ export function reduceStatus(
   switch (event.type) {
     case "SpecAccepted": {
       status = clearStallOnSpec(status, context);
-      if (event.notReady) {
+      // notReady is something a run may still resolve (a Pending claim): while suspended no run pod will, so the
+      // resource shows Suspended.
+      if (event.suspended) {
+        status = condition(status, "Ready", "True", REASONS.suspended, "valid; scheduled runs are suspended", context);
+      } else if (event.notReady) {
         status = condition(status, "Ready", "False", event.notReady.reason, event.notReady.message, context);
       } else {
-        status = event.suspended
-          ? condition(status, "Ready", "True", REASONS.suspended, "valid; scheduled runs are suspended", context)
-          : condition(status, "Ready", "True", REASONS.ready, "valid and able to run", context);
+        status = condition(status, "Ready", "True", REASONS.ready, "valid and able to run", context);
       }
       if (event.nextScheduleTime !== undefined && !event.suspended) {
         status.nextScheduleTime = kubeTime(event.nextScheduleTime);
@@ -471,10 +477,13 @@ export function reduceStatus(
     case "RunFinished": {
       if (alreadyRecorded(status, event.run.jobName)) return status;
       const outcome = OUTCOMES[event.result.result];
+      // A successful dry run's own message only counts what it would remove (chunks and .bad copies together): the
+      // counters say it the way a real run's message does.
+      const own = outcome === "Succeeded" && event.result.dryRun ? undefined : event.result.message;
       const record = runRecord(
         event.run,
         event.completionTime,
-        { result: outcome, reason: outcome, message: event.result.message ?? describeResult(event.result) },
+        { result: outcome, reason: outcome, message: own ?? describeResult(event.result) },
         event.result,
       );
       return finishRun(status, record, context);

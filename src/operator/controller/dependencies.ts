@@ -1,4 +1,4 @@
-import type { V1PersistentVolumeClaim, V1Secret } from "@kubernetes/client-node";
+import type { CoreV1Event, V1PersistentVolumeClaim, V1Pod, V1Secret } from "@kubernetes/client-node";
 import type { GarbageCollectionSpec } from "../../api/spec.ts";
 import { CREDENTIAL_KEYS } from "../job-builder.ts";
 
@@ -20,9 +20,8 @@ export interface DependencyProblem {
     | "ClaimPending";
   readonly message: string;
   /**
-   * False for a problem a run may still resolve: a Pending claim of a WaitForFirstConsumer StorageClass binds only
-   * when the first run pod is scheduled. Ready stays False until it binds; a run that cannot start because of it
-   * ends (Unschedulable) after the start timeout.
+   * False for a problem a run may still resolve: a claim Pending while a run pod uses it may still bind. Ready stays
+   * False until it binds; a run that cannot start because of it ends (Unschedulable) after the start timeout.
    */
   readonly blocksRun: boolean;
 }
@@ -81,12 +80,54 @@ export function caBundleProblem(
   return undefined;
 }
 
+/** What tells whether a Pending claim only waits for its first consumer, and whether a run pod consumes it. */
+export interface ClaimBinding {
+  /** The claim's StorageClass binds on first consumer and no node was selected for it yet. */
+  readonly waitsForFirstConsumer: boolean;
+  /** Names of the run pods (not finished) that mount the claim. */
+  readonly runPods: readonly string[];
+}
+
+/** The annotation the scheduler sets on a WaitForFirstConsumer claim once a pod using it is placed on a node. */
+export const SELECTED_NODE_ANNOTATION = "volume.kubernetes.io/selected-node";
+/** The reason of the Event the PersistentVolume controller records on a claim that waits for its first consumer. */
+export const WAIT_FOR_FIRST_CONSUMER_REASON = "WaitForFirstConsumer";
+
+/**
+ * True when the claim's own Events say it waits for its first consumer (volumeBindingMode WaitForFirstConsumer) and
+ * no node was selected for it yet: the normal state of a new claim before the first run pod is scheduled.
+ */
+export function waitsForFirstConsumer(claim: V1PersistentVolumeClaim, events: readonly CoreV1Event[]): boolean {
+  if (claim.metadata?.annotations?.[SELECTED_NODE_ANNOTATION] !== undefined) return false;
+  const uid = claim.metadata?.uid;
+  return events.some(
+    (event) =>
+      event.reason === WAIT_FOR_FIRST_CONSUMER_REASON &&
+      (uid === undefined || event.involvedObject.uid === undefined || event.involvedObject.uid === uid),
+  );
+}
+
+/** Run pods of `namespace` that mount the claim and have not finished. */
+export function runPodsUsingClaim(pods: readonly V1Pod[], namespace: string, claimName: string): string[] {
+  return pods
+    .filter(
+      (pod) =>
+        pod.metadata?.namespace === namespace &&
+        pod.status?.phase !== "Succeeded" &&
+        pod.status?.phase !== "Failed" &&
+        (pod.spec?.volumes ?? []).some((volume) => volume.persistentVolumeClaim?.claimName === claimName),
+    )
+    .map((pod) => pod.metadata?.name ?? "")
+    .filter((name) => name !== "");
+}
+
 /** Problems with the claim a run mounts (a claim from the template is created before this is asked). */
 export function claimProblem(
   namespace: string,
   claimName: string,
   claim: V1PersistentVolumeClaim | undefined,
   fromTemplate: boolean,
+  binding: ClaimBinding = { waitsForFirstConsumer: false, runPods: [] },
 ): DependencyProblem | undefined {
   const field = fromTemplate ? "spec.markerCache.volumeClaimTemplate" : "spec.markerCache.claimName";
   if (claim === undefined) {
@@ -104,12 +145,19 @@ export function claimProblem(
     };
   }
   if (claim.status?.phase !== undefined && claim.status.phase !== "Bound") {
+    const [pod] = binding.runPods;
+    // Waiting for the first consumer is how every first run on a WaitForFirstConsumer StorageClass begins: the run
+    // pod binds the claim. Only a claim that stays Pending while a run pod uses it is a problem.
+    if (binding.waitsForFirstConsumer && pod === undefined) return undefined;
+    const why =
+      pod !== undefined
+        ? `is ${claim.status.phase} although the run pod ${pod} uses it`
+        : `is ${claim.status.phase} and does not wait for a first consumer`;
     return {
       reason: "ClaimPending",
       message:
-        `PersistentVolumeClaim ${namespace}/${claimName} (${field}) is ${claim.status.phase}: a WaitForFirstConsumer ` +
-        "StorageClass binds it when the first run pod is scheduled; otherwise see the claim's Events " +
-        "(no matching volume, provisioner failing)",
+        `PersistentVolumeClaim ${namespace}/${claimName} (${field}) ${why}: see the claim's Events ` +
+        "(no matching volume, provisioner failing, StorageClass missing)",
       blocksRun: false,
     };
   }

@@ -1,11 +1,11 @@
 import type { V1Job, V1Pod } from "@kubernetes/client-node";
+import { EXIT } from "../../api/exit-codes.ts";
 import { LABELS } from "../../api/group.ts";
 import type { GarbageCollectionStatus } from "../../api/status.ts";
-import { EXIT } from "../../api/exit-codes.ts";
-import { ENGINE_CONTAINER_NAME, jobRunInfo } from "../job-builder.ts";
-import { parseRunResult } from "../run-result-parser.ts";
-import type { RunInfo, StatusEvent } from "../status.ts";
 import { toDate } from "../../util/time.ts";
+import { ENGINE_CONTAINER_NAME, jobRunInfo } from "../job-builder.ts";
+import { engineErrorLine, namesUnknownOption, parseRunResult } from "../run-result-parser.ts";
+import type { RunInfo, StatusEvent } from "../status.ts";
 
 /**
  * What the operator learns from its Jobs and their pods, pure: which Jobs belong to a resource, whether a Job is
@@ -103,7 +103,7 @@ export function podSettled(pod: V1Pod | undefined): boolean {
 
 const EXIT_REASONS: Record<number, { reason: string; text: string }> = {
   [EXIT.error]: { reason: "EngineError", text: "an error stopped the engine" },
-  [EXIT.usage]: { reason: "EngineUsageError", text: "the engine rejected its arguments (operator and image differ?)" },
+  [EXIT.usage]: { reason: "EngineUsageError", text: "the engine refused a setting of this resource (usage error)" },
   [EXIT.safetyAbort]: { reason: "SafetyAbort", text: "a safety rule stopped the engine before any deletion" },
   [EXIT.lockBusy]: { reason: "EngineLockBusy", text: "another collector holds the datastore's lock object" },
   137: { reason: "EngineKilled", text: "the engine was killed (SIGKILL: out of memory or deadline?)" },
@@ -115,6 +115,16 @@ export const RUNTIME_FAILURE_REASONS = new Set(["StartError", "ContainerCannotRu
 
 export function exitCodeReason(exitCode: number): { reason: string; text: string } {
   return EXIT_REASONS[exitCode] ?? { reason: "EngineExitCode", text: `the engine exited with code ${exitCode}` };
+}
+
+/** True when the text is a JSON object with a version field: an engine result, however broken, not a log tail. */
+function claimsToBeResult(text: string): boolean {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === "object" && value !== null && !Array.isArray(value) && "v" in value;
+  } catch {
+    return false;
+  }
 }
 
 /** The status event for a finished Job: its result, or why there is none. */
@@ -145,7 +155,19 @@ export function finishedRunEvent(run: RunInfo, job: V1Job, pod: V1Pod | undefine
   if (termination?.message !== undefined && termination.message.trim() !== "") {
     const parsed = parseRunResult(termination.message);
     if (parsed.ok) return { type: "RunFinished", run, completionTime, result: parsed.result };
-    return failed(parsed.reason, `${parsed.message} (engine exit code ${termination.exitCode})`);
+    // A failed engine that wrote no result leaves its log tail here (FallbackToLogsOnError): its exit code and its
+    // own error line tell what went wrong, not the parser.
+    if (termination.exitCode === 0 || claimsToBeResult(termination.message)) {
+      return failed(parsed.reason, `${parsed.message} (engine exit code ${termination.exitCode})`);
+    }
+    const said = engineErrorLine(termination.message);
+    const { reason, text } = exitCodeReason(termination.exitCode);
+    if (said === undefined) return failed(reason, `${text} (exit code ${termination.exitCode}) and wrote no result`);
+    const hint =
+      termination.exitCode === EXIT.usage && namesUnknownOption(said)
+        ? " (the engine image does not know an option this operator passes: do operator and image versions differ?)"
+        : "";
+    return failed(reason, `${text} (exit code ${termination.exitCode}): ${said}${hint}`);
   }
   if (termination !== undefined) {
     if (termination.exitCode === 0) {

@@ -1,8 +1,16 @@
-import type { CoreV1Event, KubernetesObject, V1EnvVar, V1Job, V1Pod } from "@kubernetes/client-node";
+import type {
+  CoreV1Event,
+  KubernetesObject,
+  V1EnvVar,
+  V1Job,
+  V1PersistentVolumeClaim,
+  V1Pod,
+} from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { GarbageCollectionMeta } from "../../api/garbage-collection.ts";
 import { GROUP, LABELS, PLURAL, VERSION } from "../../api/group.ts";
 import type { ActiveRun, GarbageCollectionStatus, RunRecord } from "../../api/status.ts";
+import { toDate } from "../../util/time.ts";
 import { type DatastorePolicy, datastoreRefusal } from "../datastore-policy.ts";
 import type { RunPodDefaults, RunResource } from "../job-builder.ts";
 import {
@@ -31,7 +39,15 @@ import {
   serviceAccountCreatedEvent,
   slotsSkippedEvent,
 } from "./decision-events.ts";
-import { caBundleProblem, claimProblem, credentialsProblem, type DependencyProblem } from "./dependencies.ts";
+import {
+  caBundleProblem,
+  claimProblem,
+  credentialsProblem,
+  type DependencyProblem,
+  runPodsUsingClaim,
+  SELECTED_NODE_ANNOTATION,
+  waitsForFirstConsumer,
+} from "./dependencies.ts";
 import type { EventNote, EventRecorder } from "./events.ts";
 import { jobsToPrune } from "./history.ts";
 import {
@@ -51,7 +67,6 @@ import { observeRun, startTimedOut } from "./run-progress.ts";
 import { ensureRunServiceAccount } from "./run-service-account.ts";
 import { startRun } from "./run-start.ts";
 import { planTrigger } from "./run-trigger.ts";
-import { toDate } from "../../util/time.ts";
 import { readMeta, readStatus, validateSpec } from "./validate.ts";
 
 /**
@@ -264,7 +279,9 @@ export class Reconciler {
         ...(plan.nextScheduleTime ? { nextScheduleTime: plan.nextScheduleTime } : {}),
         ...(problem ? { notReady: { reason: problem.reason, message: problem.message } } : {}),
       });
-      if (problem && draft.changed("Ready")) draft.note(dependencyEvent(problem.reason, problem.message));
+      // Suspended, no run pod will bind the claim: Ready says Suspended (the reducer), and there is nothing to warn of.
+      if (problem && !spec.suspend && draft.changed("Ready"))
+        draft.note(dependencyEvent(problem.reason, problem.message));
     }
     if (plan.skipped) {
       draft.apply({ type: "SlotsSkipped", count: plan.skipped.count, latest: plan.skipped.latest });
@@ -488,7 +505,24 @@ export class Reconciler {
       const owned = resource.spec.markerCache.volumeClaimTemplate?.whenDeleted === "Delete";
       draft.note(claimCreatedEvent(claim.name, owned));
     }
-    return claimProblem(namespace, claim.name, claim.claim, claim.fromTemplate);
+    const runPods = runPodsUsingClaim(this.#o.pods.list(namespace), namespace, claim.name);
+    const waiting = await this.#claimWaitsForFirstConsumer(namespace, claim.claim);
+    return claimProblem(namespace, claim.name, claim.claim, claim.fromTemplate, {
+      waitsForFirstConsumer: waiting,
+      runPods,
+    });
+  }
+
+  /** Only a Pending claim without a selected node is asked about: its Events say whether it waits for a consumer. */
+  async #claimWaitsForFirstConsumer(namespace: string, claim: V1PersistentVolumeClaim | undefined): Promise<boolean> {
+    const uid = claim?.metadata?.uid;
+    if (claim === undefined || uid === undefined || claim.status?.phase !== "Pending") return false;
+    if (claim.metadata?.annotations?.[SELECTED_NODE_ANNOTATION] !== undefined) return false;
+    const list = await this.#o.clients.core.listNamespacedEvent(
+      { namespace, fieldSelector: `involvedObject.uid=${uid}` },
+      callOptions(),
+    );
+    return waitsForFirstConsumer(claim, list.items);
   }
 
   async #readSecret(namespace: string, name: string) {

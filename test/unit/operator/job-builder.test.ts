@@ -232,10 +232,11 @@ describe("run Job", () => {
     });
   }
 
-  it("writes the result to the termination message and gives the read-only root a writable /tmp", () => {
+  it("writes the result to the termination message (the log tail without one) and gives the read-only root a writable /tmp", () => {
     const container = engine(job());
     assert.equal(container.terminationMessagePath, "/dev/termination-log");
-    assert.equal(container.terminationMessagePolicy, "File");
+    // A usage error stops the engine before it writes a result: its error line must still reach the status.
+    assert.equal(container.terminationMessagePolicy, "FallbackToLogsOnError");
     assert.ok(container.volumeMounts?.some((mount) => mount.mountPath === "/tmp"));
   });
 

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { formatRunResult } from "../../../src/api/index.ts";
-import { parseRunResult, type ResultFailureReason } from "../../../src/operator/run-result-parser.ts";
+import {
+  ENGINE_ERROR_MAX_CHARS,
+  engineErrorLine,
+  namesUnknownOption,
+  parseRunResult,
+  type ResultFailureReason,
+} from "../../../src/operator/run-result-parser.ts";
 import { sampleRunResult } from "../../support/gc-fixtures.ts";
 
 const valid = formatRunResult(sampleRunResult({ message: "removed 120 chunks" }));
@@ -66,5 +72,19 @@ describe("termination message → run result", () => {
     assert.ok(!parsed.ok && !parsed.message.includes("AKIA"));
     const log = parseRunResult("AWS_SECRET_ACCESS_KEY=abc is wrong");
     assert.ok(!log.ok && !log.message.includes("abc"));
+  });
+});
+
+describe("engineErrorLine", () => {
+  it("takes the CLI's last error line and nothing else", () => {
+    assert.equal(engineErrorLine(undefined), undefined);
+    assert.equal(engineErrorLine('{"level":30,"msg":"x"}\n'), undefined);
+    assert.equal(engineErrorLine("chunkgc: UsageError: bad --now\n"), "UsageError: bad --now");
+    assert.equal(engineErrorLine("error: unknown option '--x'\nUsage: chunkgc gc\n"), "error: unknown option '--x'");
+    assert.equal(engineErrorLine(`chunkgc: ${"x".repeat(2000)}`)?.length, ENGINE_ERROR_MAX_CHARS);
+  });
+  it("knows an unknown option from another usage error", () => {
+    assert.equal(namesUnknownOption("error: unknown option '--x'"), true);
+    assert.equal(namesUnknownOption("UsageError: --now is later than the clock"), false);
   });
 });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Condition, ConditionType, GarbageCollectionStatus, RunResult } from "../../../src/api/index.ts";
 import { GarbageCollectionStatusSchema } from "../../../src/api/index.ts";
+import { runFinishedEvent } from "../../../src/operator/controller/decision-events.ts";
 import {
   findCondition,
   kubeTime,
@@ -193,7 +194,7 @@ describe("status reducer: runs", () => {
       durationSeconds: 62,
       result: "Succeeded",
       reason: "Succeeded",
-      message: "removed 120 chunks (170.000 MiB), 3 pending (12.000 MiB), 6477 in use (9.018 GiB)",
+      message: "removed 120 chunks (170.000 MiB) and 1 bad copy, 3 pending (12.000 MiB), 6477 in use (9.018 GiB)",
       engineStartedAt: "2025-03-01T03:30:05Z",
       engineFinishedAt: "2025-03-01T03:31:10Z",
       counters: sampleRunResult().counters,
@@ -222,7 +223,7 @@ describe("status reducer: runs", () => {
         completionTime: "2025-03-01T02:31:05Z",
         result: "Succeeded",
         reason: "Succeeded",
-        message: "removed 120 chunks (170.000 MiB), 3 pending (12.000 MiB), 6477 in use (9.018 GiB)",
+        message: "removed 120 chunks (170.000 MiB) and 1 bad copy, 3 pending (12.000 MiB), 6477 in use (9.018 GiB)",
         dryRun: false,
         removedChunks: 120,
         removedBytes: 178_257_920,
@@ -245,6 +246,27 @@ describe("status reducer: runs", () => {
     assert.equal(dry.lastRun?.dryRun, true);
     const own = play([[finished(1, { message: "in-use marker names pbs1; reporting only" }), at(2)]]);
     assert.equal(own.lastRun?.message, "in-use marker names pbs1; reporting only");
+  });
+
+  it("counts chunks and .bad copies apart, the same way in a dry run's message and a real run's", () => {
+    const counters = { ...sampleRunResult().counters, removedChunks: 600, removedBad: 5 };
+    // The engine's dry-run message counts chunks and .bad copies together.
+    const dry = play([
+      [
+        finished(1, { dryRun: true, counters, message: "dry run: 605 chunks would be removed" }, { dryRun: true }),
+        at(2),
+      ],
+    ]);
+    const real = play([[finished(2, { counters }), at(3)]]);
+    assert.match(dry.lastRun?.message ?? "", /^would remove 600 chunks \([^)]*\) and 5 bad copies, /);
+    assert.match(real.lastRun?.message ?? "", /^removed 600 chunks \([^)]*\) and 5 bad copies, /);
+    assert.equal(dry.lastRun?.message?.replace(/^would remove/, ""), real.lastRun?.message?.replace(/^removed/, ""));
+    assert.match(runFinishedEvent("backup", dry.lastRun!).note, /would remove 600 chunks \([^)]*\) and 5 bad copies/);
+    assert.match(runFinishedEvent("backup", real.lastRun!).note, /: removed 600 chunks \([^)]*\) and 5 bad copies/);
+    const one = play([[finished(3, { counters: { ...counters, removedBad: 1 } }), at(4)]]);
+    assert.match(one.lastRun?.message ?? "", /and 1 bad copy, /);
+    const none = play([[finished(4, { counters: { ...counters, removedBad: 0 } }), at(5)]]);
+    assert.doesNotMatch(none.lastRun?.message ?? "", /bad/);
   });
 
   it("is idempotent: the same finish (or a late start) observed again changes nothing", () => {

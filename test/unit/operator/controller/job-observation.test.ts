@@ -201,6 +201,35 @@ describe("finishedRunEvent", () => {
       }
     });
   }
+  describe("an engine that exits without a result (the kubelet keeps its log tail)", () => {
+    const refusal =
+      "chunkgc: UsageError: --now 2030-01-01T00:00:00.000Z is later than the clock (2026-11-29T02:00:00.000Z): a " +
+      "deleting run would treat fresh uploads as old. Use --dry-run for a what-if run (--allow-future-now is for tests only)";
+    const failure = (exitCode: number, message: string) => {
+      const event = finishedRunEvent(info(failedJob), failedJob, pod(failedJob, { exitCode, message }));
+      assert.equal(event.type, "RunFailed");
+      return event as Extract<typeof event, { type: "RunFailed" }>;
+    };
+    it("exit 2 names a bad setting and carries the engine's own message, with no version guess", () => {
+      const event = failure(2, `${refusal}\n`);
+      assert.equal(event.reason, "EngineUsageError");
+      assert.match(event.message, /refused a setting/);
+      assert.ok(event.message.includes("--now 2030-01-01T00:00:00.000Z is later than the clock"), event.message);
+      assert.doesNotMatch(event.message, /differ|version|not valid JSON/);
+    });
+    it("exit 2 suggests a version mismatch only when the engine names an unknown option", () => {
+      const tail = "error: unknown option '--shiny-new-flag'\nUsage: chunkgc gc [options]\n  --store <name>  store\n";
+      const event = failure(2, tail);
+      assert.equal(event.reason, "EngineUsageError");
+      assert.match(event.message, /unknown option '--shiny-new-flag'.*operator and image versions differ\?/);
+    });
+    it("structured log lines are never quoted: the exit code tells, as without a log", () => {
+      const event = failure(1, '{"level":50,"msg":"secret-ish detail"}\n');
+      assert.equal(event.reason, "EngineError");
+      assert.match(event.message, /exit code 1\) and wrote no result/);
+      assert.doesNotMatch(event.message, /secret-ish/);
+    });
+  });
   it("refuses a Job that has not finished", () => {
     assert.throws(() => finishedRunEvent(info(job(0)), job(0), undefined), /not finished/);
   });

@@ -1,13 +1,19 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { V1Job } from "@kubernetes/client-node";
+import type { CoreV1Event, V1Job, V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
 import {
   blockedEvent,
   conditionChanged,
   runFinishedEvent,
   slotsSkippedEvent,
 } from "../../../../src/operator/controller/decision-events.ts";
-import { caBundleProblem, claimProblem, credentialsProblem } from "../../../../src/operator/controller/dependencies.ts";
+import {
+  caBundleProblem,
+  claimProblem,
+  credentialsProblem,
+  runPodsUsingClaim,
+  waitsForFirstConsumer,
+} from "../../../../src/operator/controller/dependencies.ts";
 import { parseListenAddress } from "../../../../src/operator/controller/http-server.ts";
 import { withRunEnv } from "../../../../src/operator/controller/run-start.ts";
 import { readMeta, readStatus, validateSpec } from "../../../../src/operator/controller/validate.ts";
@@ -98,7 +104,7 @@ describe("dependencies", () => {
     assert.equal(claimProblem("backup", "pvc", { metadata: {} }, true), undefined);
     assert.equal(claimProblem("backup", "pvc", { metadata: {}, status: { phase: "Bound" } }, true), undefined);
   });
-  it("a Pending claim is reported (Ready False) but does not stop a run: the run binds it", () => {
+  it("a claim Pending for another reason is reported (Ready False) but does not stop a run: the run may bind it", () => {
     const pending = claimProblem("backup", "pvc", { metadata: {}, status: { phase: "Pending" } }, true);
     assert.equal(pending?.reason, "ClaimPending");
     assert.equal(pending?.blocksRun, false);
@@ -112,6 +118,82 @@ describe("dependencies", () => {
       [findCondition(status, "Ready")?.status, findCondition(status, "Ready")?.reason],
       ["False", "ClaimPending"],
     );
+  });
+  describe("a claim Pending on a WaitForFirstConsumer StorageClass", () => {
+    const uid = "pvc-uid-1";
+    const pending = (annotations?: Record<string, string>): V1PersistentVolumeClaim => ({
+      metadata: { name: "pvc", namespace: "backup", uid, ...(annotations ? { annotations } : {}) },
+      status: { phase: "Pending" },
+    });
+    const waitEvent: CoreV1Event = {
+      metadata: { name: "pvc.1" },
+      involvedObject: { kind: "PersistentVolumeClaim", name: "pvc", namespace: "backup", uid },
+      reason: "WaitForFirstConsumer",
+      message: "waiting for first consumer to be created before binding",
+      type: "Normal",
+    };
+    const runPod = (phase: string, claimName = "pvc"): V1Pod => ({
+      metadata: { name: `pbs-main-1-${phase.toLowerCase()}`, namespace: "backup" },
+      spec: { containers: [], volumes: [{ name: "marker-cache", persistentVolumeClaim: { claimName } }] },
+      status: { phase },
+    });
+
+    it("is the normal first run before a run pod exists: no problem, Ready True, no Warning", () => {
+      const waits = waitsForFirstConsumer(pending(), [waitEvent]);
+      assert.equal(waits, true);
+      const runPods = runPodsUsingClaim([], "backup", "pvc");
+      assert.equal(
+        claimProblem("backup", "pvc", pending(), true, { waitsForFirstConsumer: waits, runPods }),
+        undefined,
+      );
+      const status = reduceStatus(
+        undefined,
+        { type: "SpecAccepted", suspended: false },
+        { generation: 1, now: new Date() },
+      );
+      assert.deepEqual(
+        [findCondition(status, "Ready")?.status, findCondition(status, "Ready")?.reason],
+        ["True", "Ready"],
+      );
+    });
+    it("is ClaimPending once a run pod that uses it exists and it still does not bind", () => {
+      const pods = [runPod("Pending"), runPod("Pending", "other"), runPod("Succeeded")];
+      const runPods = runPodsUsingClaim(pods, "backup", "pvc");
+      assert.deepEqual(runPods, ["pbs-main-1-pending"]);
+      const problem = claimProblem("backup", "pvc", pending(), true, { waitsForFirstConsumer: true, runPods });
+      assert.equal(problem?.reason, "ClaimPending");
+      assert.equal(problem?.blocksRun, false);
+      assert.match(problem?.message ?? "", /is Pending although the run pod pbs-main-1-pending uses it/);
+      // A finished pod of an earlier run or another claim's pod does not count.
+      assert.deepEqual(runPodsUsingClaim([runPod("Failed"), runPod("Running", "other")], "backup", "pvc"), []);
+    });
+    it("is ClaimPending when it is Pending for another reason than waiting for a consumer", () => {
+      assert.equal(waitsForFirstConsumer(pending(), []), false);
+      const other = { ...waitEvent, reason: "ProvisioningFailed", type: "Warning" };
+      assert.equal(waitsForFirstConsumer(pending(), [other]), false);
+      // A node was selected: the consumer exists, the claim no longer waits for one.
+      assert.equal(
+        waitsForFirstConsumer(pending({ "volume.kubernetes.io/selected-node": "node-1" }), [waitEvent]),
+        false,
+      );
+      // An Event about another object (an older claim of the same name) says nothing about this one.
+      const stale = { ...waitEvent, involvedObject: { ...waitEvent.involvedObject, uid: "old-uid" } };
+      assert.equal(waitsForFirstConsumer(pending(), [stale]), false);
+      const problem = claimProblem("backup", "pvc", pending(), true, { waitsForFirstConsumer: false, runPods: [] });
+      assert.equal(problem?.reason, "ClaimPending");
+      assert.match(problem?.message ?? "", /does not wait for a first consumer/);
+    });
+    it("shows Suspended, not ClaimPending, on a suspended resource", () => {
+      const status = reduceStatus(
+        undefined,
+        { type: "SpecAccepted", suspended: true, notReady: { reason: "ClaimPending", message: "pending" } },
+        { generation: 1, now: new Date() },
+      );
+      assert.deepEqual(
+        [findCondition(status, "Ready")?.status, findCondition(status, "Ready")?.reason],
+        ["True", "Suspended"],
+      );
+    });
   });
   it("without credentialsSecretRef there is no Secret to check (the SDK's default chain)", () => {
     const chain = sampleSpec({
