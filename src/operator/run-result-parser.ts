@@ -3,7 +3,8 @@ import { RUN_RESULT_MAX_BYTES, RUN_RESULT_VERSION, type RunResult, RunResultSche
 /**
  * Reads the engine's compact result from a pod's termination message. Never throws: a missing, oversized, malformed
  * or invalid message is a clear reason for a Failed run. Reasons and messages never quote the message's content
- * (only the engine writes it, but a status is no place for arbitrary text).
+ * (only the engine writes it, but a status is no place for arbitrary text); the one exception is the CLI's own error
+ * line from a failed engine's log tail (engineErrorLine), bounded, which names the bad setting.
  */
 
 export const RESULT_FAILURE_REASONS = [
