@@ -94,6 +94,17 @@ export interface LockOptions {
   readonly onLost?: (error: Error) => void;
 }
 
+/** A lock record's bytes, validated; bytes that are not even JSON are as unreadable as a record of the wrong shape. */
+function parseLockRecord(bytes: Uint8Array) {
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(bytes).toString("utf8"));
+  } catch {
+    json = undefined;
+  }
+  return LockRecordSchema.safeParse(json);
+}
+
 async function newestLock(s3: S3Context, store: string, signal?: AbortSignal) {
   let newestGeneration = 0;
   const stale: string[] = [];
@@ -106,7 +117,7 @@ async function newestLock(s3: S3Context, store: string, signal?: AbortSignal) {
   if (newestGeneration === 0) return { newestGeneration, stale };
   try {
     const fetched = await getObjectBytes(s3, lockKey(store, newestGeneration), signal);
-    const parsed = LockRecordSchema.safeParse(JSON.parse(Buffer.from(fetched.bytes).toString("utf8")));
+    const parsed = parseLockRecord(fetched.bytes);
     // An unreadable lock record is treated as held until it is old enough: never as free.
     // A record without a usable LastModified ages from now: never from the epoch (that would make it free).
     const writtenMs =
@@ -135,7 +146,7 @@ async function newestLock(s3: S3Context, store: string, signal?: AbortSignal) {
 async function isOurWrite(s3: S3Context, key: string, token: string, signal?: AbortSignal): Promise<boolean> {
   try {
     const { bytes } = await getObjectBytes(s3, key, signal);
-    const parsed = LockRecordSchema.safeParse(JSON.parse(Buffer.from(bytes).toString("utf8")));
+    const parsed = parseLockRecord(bytes);
     return parsed.success && parsed.data.token === token;
   } catch {
     return false;

@@ -186,9 +186,16 @@ for (const server of servers) {
             return true;
           },
         );
-        // Not even JSON: the run cannot take the lock either (it fails rather than treat the lock as free).
+        // Not even JSON: held the same way (busy for 15 minutes from its upload), neither free nor a crash.
         await putObject(s3, lockKey(STORE, 3), "{ not json");
-        await assert.rejects(DatastoreLock.acquire(s3, { store: STORE, owner: "next", leaseMs: LEASE_MS }));
+        await assert.rejects(
+          DatastoreLock.acquire(s3, { store: STORE, owner: "next", leaseMs: LEASE_MS }),
+          (error: unknown) => {
+            assert.ok(error instanceof LockBusyError, String(error));
+            assert.match(error.holder.owner, /unreadable/);
+            return true;
+          },
+        );
         assert.deepEqual(await lockKeys(s3), [lockKey(STORE, 3)]);
       } finally {
         s3.close();
