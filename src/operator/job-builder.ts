@@ -18,6 +18,7 @@ import { API_VERSION, APP_NAME, JOB_ANNOTATIONS, KIND, LABELS, MANAGER_NAME, RUN
 import type { GarbageCollectionSpec, MarkerCache, RunPod } from "../api/spec.ts";
 import type { RunTrigger } from "../api/status.ts";
 import { CREDENTIAL_SOURCE_ENV, DEFAULT_CHAIN } from "../s3/config.ts";
+import { rfc3339Seconds, toDate } from "../util/time.ts";
 import { datastoreHash } from "./datastore-identity.ts";
 import type { RunInfo } from "./status.ts";
 
@@ -164,13 +165,9 @@ export function runJobLabels(resource: RunResource, run: RunIdentity): Record<st
 
 function runAnnotations(resource: RunResource, run: RunIdentity): Record<string, string> {
   const annotations: Record<string, string> = { [JOB_ANNOTATIONS.generation]: String(resource.metadata.generation) };
-  if (run.trigger === "Schedule") annotations[JOB_ANNOTATIONS.scheduledTime] = rfc3339(run.scheduledTime);
+  if (run.trigger === "Schedule") annotations[JOB_ANNOTATIONS.scheduledTime] = rfc3339Seconds(run.scheduledTime);
   if (run.trigger === "RunRequest") annotations[JOB_ANNOTATIONS.runRequest] = run.runRequest;
   return annotations;
-}
-
-function rfc3339(date: Date): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
 /**
@@ -387,12 +384,6 @@ export function jobTrigger(job: V1Job): RunTrigger | undefined {
   return value === "Schedule" || value === "RunRequest" || value === "Generation" ? value : undefined;
 }
 
-function toDate(value: Date | string | undefined): Date | undefined {
-  if (value === undefined) return undefined;
-  const date = value instanceof Date ? value : new Date(value);
-  return Number.isNaN(date.getTime()) ? undefined : date;
-}
-
 /**
  * What run a Job built by buildRunJob is (for status events after adoption), or undefined for a Job that is not one
  * of ours (no trigger label, no name or creation time). Times from the client may be Dates or RFC 3339 strings.
@@ -400,7 +391,7 @@ function toDate(value: Date | string | undefined): Date | undefined {
 export function jobRunInfo(job: V1Job): RunInfo | undefined {
   const trigger = jobTrigger(job);
   const jobName = job.metadata?.name;
-  const startTime = toDate(job.metadata?.creationTimestamp as Date | string | undefined);
+  const startTime = toDate(job.metadata?.creationTimestamp);
   if (trigger === undefined || jobName === undefined || startTime === undefined) return undefined;
   const annotations = job.metadata?.annotations ?? {};
   const generation = Number(annotations[JOB_ANNOTATIONS.generation] ?? "0");

@@ -14,6 +14,7 @@ import type {
 } from "../api/status.ts";
 import { CONDITION_TYPES, HISTORY_LIMIT, HISTORY_MESSAGE_LIMIT } from "../api/status.ts";
 import { formatBinaryBytes } from "../api/summary.ts";
+import { rfc3339Seconds } from "../util/time.ts";
 
 /**
  * The status reducer: (previous status, one thing that happened) → next status. Pure; the controller merge-patches
@@ -100,11 +101,6 @@ export interface ReduceContext {
   stallAfterFailures?: number;
 }
 
-/** RFC 3339 with second precision, as Kubernetes writes times. */
-export function kubeTime(date: Date): string {
-  return new Date(Math.floor(date.getTime() / 1000) * 1000).toISOString().replace(".000Z", "Z");
-}
-
 /** "2026-11-30 03:30 CET": a time as people in `timeZone` read it (the zone's short name from the runtime's ICU). */
 export function localTime(date: Date, timeZone: string): string {
   const parts = new Intl.DateTimeFormat("en-US", {
@@ -150,7 +146,9 @@ export function setCondition(
     status: update.status,
     observedGeneration: context.generation,
     lastTransitionTime:
-      previous !== undefined && previous.status === update.status ? previous.lastTransitionTime : kubeTime(context.now),
+      previous !== undefined && previous.status === update.status
+        ? previous.lastTransitionTime
+        : rfc3339Seconds(context.now),
     reason: update.reason,
     message: shorten(update.message, 32768),
   };
@@ -231,10 +229,10 @@ function activeRunOf(run: RunInfo): ActiveRun {
     jobName: run.jobName,
     trigger: run.trigger,
     generation: run.generation,
-    startTime: kubeTime(run.startTime),
+    startTime: rfc3339Seconds(run.startTime),
     dryRun: run.dryRun,
   };
-  if (run.scheduledTime !== undefined) active.scheduledTime = kubeTime(run.scheduledTime);
+  if (run.scheduledTime !== undefined) active.scheduledTime = rfc3339Seconds(run.scheduledTime);
   if (run.runRequest !== undefined) active.runRequest = run.runRequest;
   return active;
 }
@@ -270,8 +268,8 @@ export function runRecord(
   outcome: { result: RunOutcome; reason: string; message: string },
   engine?: RunResult,
 ): RunRecord {
-  const startTime = kubeTime(run.startTime);
-  const finished = kubeTime(completionTime < run.startTime ? run.startTime : completionTime);
+  const startTime = rfc3339Seconds(run.startTime);
+  const finished = rfc3339Seconds(completionTime < run.startTime ? run.startTime : completionTime);
   const record: RunRecord = {
     ...activeRunOf(run),
     completionTime: finished,
@@ -282,8 +280,8 @@ export function runRecord(
   if (outcome.message !== "") record.message = shorten(outcome.message, 2048);
   if (engine !== undefined) {
     record.dryRun = engine.dryRun;
-    record.engineStartedAt = kubeTime(new Date(engine.startedAt));
-    record.engineFinishedAt = kubeTime(new Date(engine.finishedAt));
+    record.engineStartedAt = rfc3339Seconds(new Date(engine.startedAt));
+    record.engineFinishedAt = rfc3339Seconds(new Date(engine.finishedAt));
     record.counters = { ...engine.counters };
     record.summary = summaryOf(engine);
     record.phases = { ...engine.phases };
@@ -409,7 +407,7 @@ export function reduceStatus(
         status = condition(status, "Ready", "True", REASONS.ready, "valid and able to run", context);
       }
       if (event.nextScheduleTime !== undefined && !event.suspended) {
-        status.nextScheduleTime = kubeTime(event.nextScheduleTime);
+        status.nextScheduleTime = rfc3339Seconds(event.nextScheduleTime);
         status.nextScheduleTimeLocal = localTime(event.nextScheduleTime, event.timeZone ?? "UTC");
       } else {
         status = without(without(status, "nextScheduleTime"), "nextScheduleTimeLocal");
@@ -429,7 +427,7 @@ export function reduceStatus(
     case "SlotsSkipped": {
       if (event.count <= 0) return status;
       status.skippedSlots = (status.skippedSlots ?? 0) + event.count;
-      status.lastSkippedSlotTime = later(status.lastSkippedSlotTime, kubeTime(event.latest));
+      status.lastSkippedSlotTime = later(status.lastSkippedSlotTime, rfc3339Seconds(event.latest));
       return status;
     }
     case "Blocked":
@@ -448,7 +446,7 @@ export function reduceStatus(
       if (alreadyRecorded(status, run.jobName)) return status;
       status.activeRun = activeRunOf(run);
       if (run.trigger === "Schedule" && run.scheduledTime !== undefined) {
-        status.lastScheduleTime = later(status.lastScheduleTime, kubeTime(run.scheduledTime));
+        status.lastScheduleTime = later(status.lastScheduleTime, rfc3339Seconds(run.scheduledTime));
       }
       if (run.trigger === "RunRequest" && run.runRequest !== undefined) status.lastHandledRunRequest = run.runRequest;
       status = condition(
@@ -467,7 +465,7 @@ export function reduceStatus(
       const { progress } = event;
       const next: ActiveRun = { ...active, phase: progress.phase };
       if (progress.podName !== undefined) next.podName = progress.podName;
-      if (progress.engineStartTime !== undefined) next.engineStartTime = kubeTime(progress.engineStartTime);
+      if (progress.engineStartTime !== undefined) next.engineStartTime = rfc3339Seconds(progress.engineStartTime);
       if (progress.phase === "Running") delete next.message;
       else next.message = shorten(progress.message, 2048);
       status.activeRun = next;

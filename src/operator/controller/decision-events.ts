@@ -1,6 +1,7 @@
 import type { Condition, ConditionType, GarbageCollectionStatus, RunRecord } from "../../api/status.ts";
+import { rfc3339Seconds } from "../../util/time.ts";
 import type { RunInfo } from "../status.ts";
-import { findCondition, kubeTime } from "../status.ts";
+import { findCondition } from "../status.ts";
 import type { EventNote } from "./events.ts";
 
 /**
@@ -18,7 +19,7 @@ const jobRef = (namespace: string, jobName: string) => ({
 function describeRun(run: RunInfo): string {
   const what =
     run.trigger === "Schedule" && run.scheduledTime
-      ? `the slot ${kubeTime(run.scheduledTime)}`
+      ? `the slot ${rfc3339Seconds(run.scheduledTime)}`
       : run.trigger === "RunRequest"
         ? `run request ${JSON.stringify(run.runRequest ?? "")}`
         : `generation ${run.generation}`;
@@ -88,7 +89,7 @@ export function slotsSkippedEvent(
     type: "Warning",
     reason: "RunSkipped",
     action: "Schedule",
-    note: `skipped ${count} schedule slot${skipped.count === 1 ? "" : "s"}, the latest ${kubeTime(skipped.latest)}: ${why}`,
+    note: `skipped ${count} schedule slot${skipped.count === 1 ? "" : "s"}, the latest ${rfc3339Seconds(skipped.latest)}: ${why}`,
   };
 }
 

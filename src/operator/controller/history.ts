@@ -1,6 +1,6 @@
 import type { V1Job } from "@kubernetes/client-node";
-import { jobPhase } from "./job-observation.ts";
 import { toDate } from "../../util/time.ts";
+import { jobPhase } from "./job-observation.ts";
 
 /**
  * History limits, pure: of a resource's finished Jobs whose result is already in its status, keep the newest

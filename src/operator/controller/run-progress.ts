@@ -1,7 +1,7 @@
 import type { CoreV1Event, V1Job, V1Pod } from "@kubernetes/client-node";
+import { toDate } from "../../util/time.ts";
 import { ENGINE_CONTAINER_NAME } from "../job-builder.ts";
 import type { RunProgress } from "../status.ts";
-import { toDate } from "../../util/time.ts";
 
 /**
  * How far an active run got, pure: from its Job, the Job's pods and the Job's Events. A run that cannot start (the

@@ -5,7 +5,6 @@ import { GarbageCollectionStatusSchema } from "../../../src/api/index.ts";
 import { runFinishedEvent } from "../../../src/operator/controller/decision-events.ts";
 import {
   findCondition,
-  kubeTime,
   localTime,
   mergePatch,
   type ReduceContext,
@@ -15,6 +14,7 @@ import {
   type StatusEvent,
   statusMergePatch,
 } from "../../../src/operator/status.ts";
+import { rfc3339Seconds } from "../../../src/util/time.ts";
 import { sampleRunResult } from "../../support/gc-fixtures.ts";
 
 const T0 = Date.parse("2025-03-01T02:00:00Z");
@@ -463,7 +463,7 @@ describe("status merge patch", () => {
 
 describe("kube times", () => {
   it("drop sub-second precision", () => {
-    assert.equal(kubeTime(new Date("2025-03-01T02:30:03.999Z")), "2025-03-01T02:30:03Z");
+    assert.equal(rfc3339Seconds(new Date("2025-03-01T02:30:03.999Z")), "2025-03-01T02:30:03Z");
   });
 });
 
