@@ -1,5 +1,6 @@
 import type { CoreV1Event, V1PersistentVolumeClaim, V1Pod, V1Secret } from "@kubernetes/client-node";
 import type { GarbageCollectionSpec } from "../../api/spec.ts";
+import { toDate } from "../../util/time.ts";
 import { CREDENTIAL_KEYS } from "../job-builder.ts";
 
 /**
@@ -84,7 +85,7 @@ export function caBundleProblem(
 export interface ClaimBinding {
   /** The claim's StorageClass binds on first consumer and no node was selected for it yet. */
   readonly waitsForFirstConsumer: boolean;
-  /** Names of the run pods (not finished) that mount the claim. */
+  /** Names of the run pods (not finished) that mount the claim and have had time to bind it. */
   readonly runPods: readonly string[];
 }
 
@@ -107,15 +108,26 @@ export function waitsForFirstConsumer(claim: V1PersistentVolumeClaim, events: re
   );
 }
 
-/** Run pods of `namespace` that mount the claim and have not finished. */
-export function runPodsUsingClaim(pods: readonly V1Pod[], namespace: string, claimName: string): string[] {
+/**
+ * How long a run pod may wait for its claim to bind before the claim counts as stuck: binding a WaitForFirstConsumer
+ * claim takes the scheduler's placement plus the provisioner's work, seconds on a healthy cluster.
+ */
+export const CLAIM_BIND_GRACE_MS = 60_000;
+
+/**
+ * Run pods of `namespace` that mount the claim, have not finished, and were created at least CLAIM_BIND_GRACE_MS
+ * before `now` (a pod without a creation time counts as old: a stuck claim is then reported rather than hidden).
+ */
+export function runPodsUsingClaim(pods: readonly V1Pod[], namespace: string, claimName: string, now: Date): string[] {
+  const createdBefore = now.getTime() - CLAIM_BIND_GRACE_MS;
   return pods
     .filter(
       (pod) =>
         pod.metadata?.namespace === namespace &&
         pod.status?.phase !== "Succeeded" &&
         pod.status?.phase !== "Failed" &&
-        (pod.spec?.volumes ?? []).some((volume) => volume.persistentVolumeClaim?.claimName === claimName),
+        (pod.spec?.volumes ?? []).some((volume) => volume.persistentVolumeClaim?.claimName === claimName) &&
+        !((toDate(pod.metadata?.creationTimestamp)?.getTime() ?? Number.NEGATIVE_INFINITY) > createdBefore),
     )
     .map((pod) => pod.metadata?.name ?? "")
     .filter((name) => name !== "");
@@ -148,7 +160,9 @@ export function claimProblem(
     const [pod] = binding.runPods;
     // Waiting for the first consumer is how every first run on a WaitForFirstConsumer StorageClass begins: the run
     // pod binds the claim. Only a claim that stays Pending while a run pod uses it is a problem.
-    if (binding.waitsForFirstConsumer && pod === undefined) return undefined;
+    // Once the scheduler placed that pod (the selected-node annotation), the provisioner is at work: the same grace.
+    const consumerPlaced = claim.metadata?.annotations?.[SELECTED_NODE_ANNOTATION] !== undefined;
+    if ((binding.waitsForFirstConsumer || consumerPlaced) && pod === undefined) return undefined;
     const why =
       pod !== undefined
         ? `is ${claim.status.phase} although the run pod ${pod} uses it`

@@ -255,7 +255,7 @@ export class Reconciler {
     };
 
     // 3. What it names, and when it runs.
-    const problem = await this.#checkDependencies(resource, draft);
+    const problem = await this.#checkDependencies(resource, draft, now);
     const plan = planTrigger({
       name,
       generation: meta.generation,
@@ -487,7 +487,11 @@ export class Reconciler {
     return podsOfJob(job, live.items)[0] ?? cached;
   }
 
-  async #checkDependencies(resource: RunResource, draft: StatusDraft): Promise<DependencyProblem | undefined> {
+  async #checkDependencies(
+    resource: RunResource,
+    draft: StatusDraft,
+    now: Date,
+  ): Promise<DependencyProblem | undefined> {
     const { namespace } = resource.metadata;
     const s3 = resource.spec.datastore.s3;
     const credentials = s3.credentialsSecretRef
@@ -505,7 +509,7 @@ export class Reconciler {
       const owned = resource.spec.markerCache.volumeClaimTemplate?.whenDeleted === "Delete";
       draft.note(claimCreatedEvent(claim.name, owned));
     }
-    const runPods = runPodsUsingClaim(this.#o.pods.list(namespace), namespace, claim.name);
+    const runPods = runPodsUsingClaim(this.#o.pods.list(namespace), namespace, claim.name, now);
     const waiting = await this.#claimWaitsForFirstConsumer(namespace, claim.claim);
     return claimProblem(namespace, claim.name, claim.claim, claim.fromTemplate, {
       waitsForFirstConsumer: waiting,

@@ -132,8 +132,10 @@ describe("dependencies", () => {
       message: "waiting for first consumer to be created before binding",
       type: "Normal",
     };
-    const runPod = (phase: string, claimName = "pvc"): V1Pod => ({
-      metadata: { name: `pbs-main-1-${phase.toLowerCase()}`, namespace: "backup" },
+    const now = new Date("2026-11-29T03:00:00Z");
+    const secondsAgo = (seconds: number) => new Date(now.getTime() - seconds * 1000);
+    const runPod = (phase: string, claimName = "pvc", created = secondsAgo(120)): V1Pod => ({
+      metadata: { name: `pbs-main-1-${phase.toLowerCase()}`, namespace: "backup", creationTimestamp: created },
       spec: { containers: [], volumes: [{ name: "marker-cache", persistentVolumeClaim: { claimName } }] },
       status: { phase },
     });
@@ -141,7 +143,7 @@ describe("dependencies", () => {
     it("is the normal first run before a run pod exists: no problem, Ready True, no Warning", () => {
       const waits = waitsForFirstConsumer(pending(), [waitEvent]);
       assert.equal(waits, true);
-      const runPods = runPodsUsingClaim([], "backup", "pvc");
+      const runPods = runPodsUsingClaim([], "backup", "pvc", now);
       assert.equal(
         claimProblem("backup", "pvc", pending(), true, { waitsForFirstConsumer: waits, runPods }),
         undefined,
@@ -158,14 +160,33 @@ describe("dependencies", () => {
     });
     it("is ClaimPending once a run pod that uses it exists and it still does not bind", () => {
       const pods = [runPod("Pending"), runPod("Pending", "other"), runPod("Succeeded")];
-      const runPods = runPodsUsingClaim(pods, "backup", "pvc");
+      const runPods = runPodsUsingClaim(pods, "backup", "pvc", now);
       assert.deepEqual(runPods, ["pbs-main-1-pending"]);
       const problem = claimProblem("backup", "pvc", pending(), true, { waitsForFirstConsumer: true, runPods });
       assert.equal(problem?.reason, "ClaimPending");
       assert.equal(problem?.blocksRun, false);
       assert.match(problem?.message ?? "", /is Pending although the run pod pbs-main-1-pending uses it/);
       // A finished pod of an earlier run or another claim's pod does not count.
-      assert.deepEqual(runPodsUsingClaim([runPod("Failed"), runPod("Running", "other")], "backup", "pvc"), []);
+      assert.deepEqual(runPodsUsingClaim([runPod("Failed"), runPod("Running", "other")], "backup", "pvc", now), []);
+    });
+    it("is not a problem while a new run pod's claim is being placed and provisioned (the grace)", () => {
+      const young = runPod("Pending", "pvc", secondsAgo(5));
+      assert.deepEqual(runPodsUsingClaim([young], "backup", "pvc", now), []);
+      // At the grace's end the same pod counts.
+      const atGrace = runPod("Pending", "pvc", secondsAgo(60));
+      assert.deepEqual(runPodsUsingClaim([atGrace], "backup", "pvc", now), ["pbs-main-1-pending"]);
+      // The scheduler placed the pod (selected node): the provisioner is at work, no Warning yet.
+      const placed = pending({ "volume.kubernetes.io/selected-node": "node-1" });
+      assert.equal(
+        claimProblem("backup", "pvc", placed, true, { waitsForFirstConsumer: false, runPods: [] }),
+        undefined,
+      );
+      // Still Pending once the pod waited past the grace: reported.
+      assert.equal(
+        claimProblem("backup", "pvc", placed, true, { waitsForFirstConsumer: false, runPods: ["pbs-main-1-pending"] })
+          ?.reason,
+        "ClaimPending",
+      );
     });
     it("is ClaimPending when it is Pending for another reason than waiting for a consumer", () => {
       assert.equal(waitsForFirstConsumer(pending(), []), false);
