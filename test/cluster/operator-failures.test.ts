@@ -23,11 +23,10 @@ import {
   waitForEvents,
   waitForGc,
 } from "../support/operator.ts";
-import { createTestBucket, s3TestServers } from "../support/s3-servers.ts";
+import { clusterS3Server, createTestBucket } from "../support/s3-servers.ts";
 
 const cluster = await testCluster();
-const servers = await s3TestServers();
-const server = servers.find((s) => s.name === "versitygw") ?? servers[0]!;
+const server = await clusterS3Server();
 const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
 
 async function patchSecret(namespace: string, name: string, stringData: Record<string, string>): Promise<void> {

@@ -15,11 +15,10 @@ import { freshBucketContext, seed } from "../support/engine.ts";
 import { eventually } from "../support/eventually.ts";
 import { CHART_DIR, helm, helmOk, type Manifest, renderChart, valuesFile } from "../support/helm.ts";
 import { condition, createGc, createS3Secret, eventsOf, installCrd, jobsOf, waitForGc } from "../support/operator.ts";
-import { s3TestServers } from "../support/s3-servers.ts";
+import { clusterS3Server } from "../support/s3-servers.ts";
 
 const cluster = await testCluster();
-const servers = await s3TestServers();
-const server = servers.find((s) => s.name === "versitygw") ?? servers[0]!;
+const server = await clusterS3Server();
 const batch = cluster.kubeConfig.makeApiClient(BatchV1Api);
 
 const release = `audit-${Math.random().toString(36).slice(2, 7)}`;

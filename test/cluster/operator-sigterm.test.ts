@@ -28,11 +28,10 @@ import {
   startTestOperator,
   waitForGc,
 } from "../support/operator.ts";
-import { s3TestServers } from "../support/s3-servers.ts";
+import { clusterS3Server } from "../support/s3-servers.ts";
 
 const cluster = await testCluster();
-const servers = await s3TestServers();
-const server = servers.find((s) => s.name === "versitygw") ?? servers[0]!;
+const server = await clusterS3Server();
 const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
 const coordination = cluster.kubeConfig.makeApiClient(CoordinationV1Api);
 

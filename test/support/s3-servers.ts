@@ -79,6 +79,14 @@ export function s3TestServers(): Promise<S3TestServer[]> {
   return shared;
 }
 
+/** The one server a cluster test runs its engine against: versitygw (light and quick), else the first available. */
+export async function clusterS3Server(): Promise<S3TestServer> {
+  const servers = await s3TestServers();
+  const server = servers.find((candidate) => candidate.name === "versitygw") ?? servers[0];
+  if (server === undefined) throw new Error("no S3 test server is available");
+  return server;
+}
+
 async function open(): Promise<S3TestServer[]> {
   const fromSuite = process.env[S3_SERVERS_ENV];
   if (fromSuite !== undefined) {
