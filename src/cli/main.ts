@@ -1,9 +1,9 @@
 import { Command } from "commander";
+import { EXIT, exitCodeOf } from "../api/exit-codes.ts";
 import { registerGcCommand } from "./commands/gc.ts";
 import { registerIndexInspectCommand } from "./commands/index-inspect.ts";
 import { registerSeedCommand } from "./commands/seed.ts";
 import { registerVersionCommand } from "./commands/version.ts";
-import { EXIT, exitCodeOf } from "../api/exit-codes.ts";
 
 // Every subcommand lives in its own module under ./commands and registers itself here.
 export async function buildProgram(command: string | undefined): Promise<Command> {

@@ -1,5 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { type Command, InvalidArgumentError, Option } from "commander";
+import { EXIT } from "../../api/exit-codes.ts";
 import { formatRunResult } from "../../api/run-result.ts";
 import {
   ENGINE_DEFAULTS,
@@ -14,7 +15,6 @@ import { createLogger } from "../../log.ts";
 import { createS3Context } from "../../s3/index.ts";
 import { formatDurationSeconds } from "../../util/duration.ts";
 import { booleanValue, durationSeconds, positiveInteger, UsageError } from "../arg-parsers.ts";
-import { EXIT } from "../../api/exit-codes.ts";
 import { attachProgressRenderer } from "../progress-renderer.ts";
 import { addS3Options, type S3CliOptions, s3ConnectionFromOptions } from "../s3-options.ts";
 

@@ -1,8 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { type Command, InvalidArgumentError } from "commander";
+import { EXIT } from "../../api/exit-codes.ts";
 import { DIGEST_SIZE, digestHex, type InspectedIndex, inspectIndex } from "../../datastore/index.ts";
 import { createS3Context, getObjectBytes } from "../../s3/index.ts";
-import { EXIT } from "../../api/exit-codes.ts";
 import { addS3Options, type S3CliOptions, s3ConnectionFromOptions } from "../s3-options.ts";
 
 /*

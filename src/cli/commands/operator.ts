@@ -1,12 +1,12 @@
 import { existsSync, readFileSync } from "node:fs";
 import { KubeConfig } from "@kubernetes/client-node";
 import { type Command, InvalidArgumentError, Option } from "commander";
+import { EXIT } from "../../api/exit-codes.ts";
 import { ENGINE_ENV_MESSAGE, isAllowedRunEnvName } from "../../api/spec.ts";
 import { createLogger } from "../../log.ts";
 import { startOperator } from "../../operator/controller/index.ts";
 import { type DatastorePolicy, parseDatastorePolicy } from "../../operator/datastore-policy.ts";
 import { durationSeconds, positiveInteger } from "../arg-parsers.ts";
-import { EXIT } from "../../api/exit-codes.ts";
 
 interface OperatorCliOptions {
   kubeconfig?: string;
