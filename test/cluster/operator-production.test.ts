@@ -1,8 +1,8 @@
 /**
  * Run pods as platforms run them, on the real node: a resource without credentialsSecretRef runs with the AWS SDK's
  * default chain (here its shared-credentials-file provider, from a Secret volume the spec mounts), as the uid, gid
- * and fsGroup the spec sets, and its WaitForFirstConsumer claim, Pending (Ready=False ClaimPending) until the run,
- * ends Bound (Ready=True); pods that cannot start (image pull, a missing Secret, no node) are named in the status,
+ * and fsGroup the spec sets, and its WaitForFirstConsumer claim, Pending until the run binds it (the normal path:
+ * never reported as ClaimPending), ends Bound (Ready=True); pods that cannot start (image pull, a missing Secret, no node) are named in the status,
  * the metrics and Events within a minute with the kubelet's or scheduler's text; the Argo CD health check judges the
  * real statuses.
  */
@@ -98,19 +98,19 @@ describe("operator: run pods on the real node", () => {
       },
     });
     assert.equal(created.status, 201, created.body.message);
-    const pending = await waitForGc(cluster, namespace, "chain", "ClaimPending before the first run binds it", (gc) =>
-      condition(gc, "Ready")?.reason === "ClaimPending" || gc.status?.lastRun ? gc : undefined,
-    );
-    if (!pending.status?.lastRun) assert.equal(condition(pending, "Ready")?.status, "False");
-
+    const readyReasons = new Set<string>();
     const done = await waitForGc(
       cluster,
       namespace,
       "chain",
       "the run's result",
-      (gc) => gc.status?.lastRun && gc,
+      (gc) => {
+        readyReasons.add(condition(gc, "Ready")?.reason ?? "");
+        return gc.status?.lastRun && gc;
+      },
       180_000,
     );
+    assert.ok(!readyReasons.has("ClaimPending"), `a claim binding on first use is normal: ${[...readyReasons]}`);
     const record = done.status!.lastRun!;
     assert.equal(record.result, "Succeeded", record.message);
     assert.ok((record.counters?.diskChunks ?? 0) > 0, "it listed the store with the chain's credentials");

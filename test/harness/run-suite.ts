@@ -13,7 +13,9 @@ const UNIT_TESTS = ["test/unit/**/*.test.ts"];
 const SERVICE_TESTS = ["test/integration/**/*.test.ts", "test/cluster/**/*.test.ts"];
 
 function runNodeTests(patterns: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const args = ["--test", "--test-reporter=spec", "--test-concurrency=1", ...patterns];
+  // --test-force-exit: a test file whose tests all finished ends even if a leaked handle (an idle socket, a timer)
+  // would keep its process alive; without it one leak stalls the whole suite until CI's time runs out.
+  const args = ["--test", "--test-reporter=spec", "--test-concurrency=1", "--test-force-exit", ...patterns];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: "inherit", env });
     child.on("error", reject);
