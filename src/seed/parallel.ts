@@ -5,7 +5,7 @@ import type { S3ConnectionInput } from "../s3/index.ts";
 import type { ObjectRole } from "./objects.ts";
 import type { UploadWindow } from "./oracle.ts";
 import type { SeedParamsInput } from "./params.ts";
-import type { SeedReport } from "./writer.ts";
+import { type SeedReport, seedReport } from "./writer.ts";
 
 /** Where the workers write: PUTs through S3, or versitygw's backing directory (the bucket must exist already). */
 export type ParallelSeedTarget =
@@ -117,13 +117,5 @@ export async function seedInParallel(
     if (target.kind === "s3") await delay(options.waveGapMs ?? 2500);
     second = await wave(2);
   }
-  const durationMs = Date.now() - started;
-  return {
-    objects,
-    bytes,
-    byRole,
-    waves: { 1: first, 2: second },
-    durationMs,
-    putsPerSecond: durationMs > 0 ? Math.round((objects * 1000) / durationMs) : objects,
-  };
+  return seedReport({ objects, bytes, byRole }, { 1: first, 2: second }, started);
 }

@@ -69,12 +69,20 @@ export async function seedDatastore(
     await delay(options.waveGapMs ?? 2500, undefined, options.signal ? { signal: options.signal } : {});
     second = await writeWave(2);
   }
-  const durationMs = Date.now() - started;
+  return seedReport({ objects, bytes, byRole }, { 1: first, 2: second }, started);
+}
+
+/** The report of a seeding that began at `startedMs` and wrote `written` in the given waves. */
+export function seedReport(
+  written: Pick<SeedReport, "objects" | "bytes" | "byRole">,
+  waves: SeedReport["waves"],
+  startedMs: number,
+): SeedReport {
+  const durationMs = Date.now() - startedMs;
+  const { objects } = written;
   return {
-    objects,
-    bytes,
-    byRole,
-    waves: { 1: first, 2: second },
+    ...written,
+    waves,
     durationMs,
     putsPerSecond: durationMs > 0 ? Math.round((objects * 1000) / durationMs) : objects,
   };
