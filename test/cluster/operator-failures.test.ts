@@ -15,10 +15,12 @@ import {
   createGc,
   createS3Secret,
   type GcObject,
+  gcSpecFor,
   getGc,
   installCrd,
   jobsOf,
   patchGc,
+  podS3Target,
   startTestOperator,
   waitForEvents,
   waitForGc,
@@ -35,22 +37,7 @@ async function patchSecret(namespace: string, name: string, stringData: Record<s
   assert.equal(response.status, 200, response.body.message);
 }
 
-/** Each resource its own store: they do not wait for each other's runs. */
-const specFor = (bucket: string, extra: Record<string, unknown> = {}, store = "store1") => ({
-  datastore: {
-    s3: {
-      endpoint: cluster.podEndpoint(server.endpoint),
-      region: server.region,
-      bucket,
-      store,
-      pathStyle: true,
-      credentialsSecretRef: { name: "pbs-s3" },
-    },
-  },
-  markerCache: { volumeClaimTemplate: {} },
-  gracePeriod: "1m",
-  ...extra,
-});
+const target = podS3Target(cluster, server);
 
 describe("operator: bad input and failing runs", () => {
   let namespace = "";
@@ -66,7 +53,12 @@ describe("operator: bad input and failing runs", () => {
   after(() => operator?.stop());
 
   test("the CRD rejects what its schema can say (a six-field schedule)", async () => {
-    const response = await createGc(cluster, namespace, "six-fields", specFor(bucket, { schedule: "0 30 3 * * *" }));
+    const response = await createGc(
+      cluster,
+      namespace,
+      "six-fields",
+      gcSpecFor(target, bucket, { schedule: "0 30 3 * * *" }),
+    );
     assert.equal(response.status, 422);
     assert.match(response.body.message ?? "", /spec\.schedule/);
   });
@@ -77,7 +69,7 @@ describe("operator: bad input and failing runs", () => {
       ["never-fires", { schedule: "0 0 31 2 *" }, /spec\.schedule: invalid schedule "0 0 31 2 \*"/],
     ];
     for (const [name, extra, message] of cases) {
-      const created = await createGc(cluster, namespace, name, specFor(bucket, extra));
+      const created = await createGc(cluster, namespace, name, gcSpecFor(target, bucket, extra));
       assert.equal(created.status, 201, created.body.message);
       const stalled = await waitForGc(cluster, namespace, name, `${name} stalled`, (gc) =>
         condition(gc, "Stalled")?.status === "True" ? gc : undefined,
@@ -106,7 +98,7 @@ describe("operator: bad input and failing runs", () => {
   test("a missing Secret: Ready=False with the reason, retried with backoff until it exists", async () => {
     const name = "needs-secret";
     const started = Date.now();
-    assert.equal((await createGc(cluster, namespace, name, specFor(bucket))).status, 201);
+    assert.equal((await createGc(cluster, namespace, name, gcSpecFor(target, bucket))).status, 201);
     const waiting = await waitForGc(cluster, namespace, name, "SecretNotFound", (gc) =>
       condition(gc, "Ready")?.reason === "SecretNotFound" ? gc : undefined,
     );
@@ -136,7 +128,7 @@ describe("operator: bad input and failing runs", () => {
 
   test("a missing claim: Ready=False ClaimNotFound, no Job, until the claim exists", async () => {
     const name = "needs-claim";
-    const spec = specFor(bucket, { markerCache: { claimName: "existing-cache" } }, "store3");
+    const spec = gcSpecFor(target, bucket, { store: "store3", markerCache: { claimName: "existing-cache" } });
     assert.equal((await createGc(cluster, namespace, name, spec)).status, 201);
     const waiting = await waitForGc(cluster, namespace, name, "ClaimNotFound", (gc) =>
       condition(gc, "Ready")?.reason === "ClaimNotFound" ? gc : undefined,
@@ -165,8 +157,7 @@ describe("operator: bad input and failing runs", () => {
       accessKeyId: server.accessKeyId,
       secretAccessKey: "not-the-secret",
     });
-    const spec = specFor(bucket, {}, "store4");
-    spec.datastore.s3.credentialsSecretRef = { name: "wrong-s3" };
+    const spec = gcSpecFor(target, bucket, { store: "store4", s3: { credentialsSecretRef: { name: "wrong-s3" } } });
     assert.equal((await createGc(cluster, namespace, failing, spec)).status, 201);
 
     const runAndWait = async (count: number): Promise<GcObject> =>

@@ -18,9 +18,11 @@ import {
   condition,
   createGc,
   type GcObject,
+  gcSpecFor,
   getGc,
   installCrd,
   jobsOf,
+  podS3Target,
   startTestOperator,
   waitForEvents,
   waitForGc,
@@ -29,6 +31,7 @@ import { clusterS3Server } from "../support/s3-servers.ts";
 
 const cluster = await testCluster();
 const server = await clusterS3Server();
+const target = podS3Target(cluster, server);
 const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
 const HEALTH = fileURLToPath(new URL("../../charts/chunkgc/files/argocd-health.lua", import.meta.url));
 
@@ -50,16 +53,6 @@ describe("operator: run pods on the real node", () => {
   let s3: S3Context;
   let namespace = "";
   let operator: Awaited<ReturnType<typeof startTestOperator>>;
-  const datastore = (store: string, extra: Record<string, unknown> = {}) => ({
-    s3: {
-      endpoint: cluster.podEndpoint(server.endpoint),
-      region: server.region,
-      bucket: s3.bucket,
-      store,
-      pathStyle: true,
-      ...extra,
-    },
-  });
 
   before(async () => {
     await installCrd(cluster);
@@ -85,7 +78,7 @@ describe("operator: run pods on the real node", () => {
     });
     const ids = 1000680000;
     const created = await createGc(cluster, namespace, "chain", {
-      datastore: datastore("store1"),
+      ...gcSpecFor(target, s3.bucket, { s3: { credentialsSecretRef: undefined } }),
       markerCache: { volumeClaimTemplate: { storage: "1Gi", whenDeleted: "Delete" } },
       dryRun: true,
       runPod: {
@@ -152,11 +145,16 @@ describe("operator: run pods on the real node", () => {
     test(`${what}: Running names it within a minute, with Kubernetes' own text`, async () => {
       const name = `stuck-${stuck.findIndex(([w]) => w === what)}`;
       const started = Date.now();
-      const created = await createGc(cluster, namespace, name, {
-        datastore: datastore(`store-${name}`, { credentialsSecretRef: { name: "absent-but-unchecked" } }),
-        markerCache: { volumeClaimTemplate: {} },
-        runPod,
-      });
+      const created = await createGc(
+        cluster,
+        namespace,
+        name,
+        gcSpecFor(target, s3.bucket, {
+          store: `store-${name}`,
+          s3: { credentialsSecretRef: { name: "absent-but-unchecked" } },
+          runPod,
+        }),
+      );
       assert.equal(created.status, 201, created.body.message);
       // The credentials Secret must exist for a run to start.
       await core

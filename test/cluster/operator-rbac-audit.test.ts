@@ -14,7 +14,17 @@ import { testCluster } from "../support/cluster.ts";
 import { freshBucketContext, seed } from "../support/engine.ts";
 import { eventually } from "../support/eventually.ts";
 import { CHART_DIR, helm, helmOk, type Manifest, renderChart, valuesFile } from "../support/helm.ts";
-import { condition, createGc, createS3Secret, eventsOf, installCrd, jobsOf, waitForGc } from "../support/operator.ts";
+import {
+  condition,
+  createGc,
+  createS3Secret,
+  eventsOf,
+  gcSpecFor,
+  installCrd,
+  jobsOf,
+  podS3Target,
+  waitForGc,
+} from "../support/operator.ts";
 import { clusterS3Server } from "../support/s3-servers.ts";
 
 const cluster = await testCluster();
@@ -80,20 +90,12 @@ describe("least privilege: the chart's rules against the operator's real request
   });
 
   test("every path of the operator runs as the chart's ServiceAccount", async () => {
-    const spec = (store: string, extra: Record<string, unknown> = {}) => ({
-      datastore: {
-        s3: {
-          endpoint: cluster.podEndpoint(server.endpoint),
-          region: server.region,
-          bucket: s3.bucket,
-          store,
-          pathStyle: true,
-          credentialsSecretRef: { name: "pbs-s3" },
-        },
-      },
-      markerCache: { volumeClaimTemplate: { storage: "1Gi", whenDeleted: "Delete" } },
-      ...extra,
-    });
+    const spec = (store: string, extra: Record<string, unknown> = {}) =>
+      gcSpecFor(podS3Target(cluster, server), s3.bucket, {
+        store,
+        markerCache: { volumeClaimTemplate: { storage: "1Gi", whenDeleted: "Delete" } },
+        ...extra,
+      });
     // A run recorded, then its Job pruned (history limit 0).
     assert.equal(
       (await createGc(cluster, watched, "ok", spec("store1", { dryRun: true, successfulRunsHistoryLimit: 0 }))).status,

@@ -19,9 +19,12 @@ import {
   createGc,
   createS3Secret,
   eventually,
+  gcSpecFor,
   getGc,
   installCrd,
   jobsOf,
+  type PodS3Target,
+  podS3Target,
   spawnOperatorProcess,
   startTestOperator,
   waitForEvents,
@@ -37,7 +40,7 @@ describe("operator process: restart in the middle of a run", () => {
   let gate: GateProxy;
   let closeRelay = async () => {};
   /** The gate as run pods reach it (the host address). */
-  let endpoint = "";
+  let target: PodS3Target;
   let namespace = "";
   let bucket = "";
   const processes: ReturnType<typeof spawnOperatorProcess>[] = [];
@@ -61,7 +64,7 @@ describe("operator process: restart in the middle of a run", () => {
     await installCrd(cluster);
     gate = await startGateProxy(server.endpoint, false);
     closeRelay = await relayOnNodeAddress(Number(new URL(gate.endpoint).port));
-    endpoint = cluster.podEndpoint(gate.endpoint);
+    target = podS3Target(cluster, server, gate.endpoint);
     bucket = await createTestBucket(server, "op-restart");
     namespace = await cluster.createNamespace("op-restart");
     await createS3Secret(cluster, namespace, "pbs-s3", server);
@@ -78,27 +81,14 @@ describe("operator process: restart in the middle of a run", () => {
     processes.push(first);
     const firstLeader = await eventually("the first process to lead", () => leaderHolder(), 30_000);
 
-    const created = await createGc(cluster, namespace, name, {
-      datastore: {
-        s3: {
-          endpoint,
-          region: server.region,
-          bucket,
-          store: "store1",
-          pathStyle: true,
-          credentialsSecretRef: { name: "pbs-s3" },
-        },
-      },
-      markerCache: { volumeClaimTemplate: {} },
-      gracePeriod: "1m",
-    });
+    const created = await createGc(cluster, namespace, name, gcSpecFor(target, bucket));
     assert.equal(created.status, 201, created.body.message);
     const activeRun = await waitForGc(cluster, namespace, name, "the run to start", (gc) => gc.status?.activeRun);
     await eventually("the engine to be inside its run", () => (gate.held > 0 ? true : undefined), 30_000);
 
     first.child.kill("SIGKILL");
     assert.equal(await first.exited, null, "killed, not exited");
-    const leaseName = datastoreLeaseName({ endpoint, bucket, store: "store1" });
+    const leaseName = datastoreLeaseName({ endpoint: target.endpoint, bucket, store: "store1" });
     const renewedBefore = (await coordination.readNamespacedLease({ name: leaseName, namespace })).spec?.renewTime;
 
     const second = spawnOperatorProcess(cluster, "restart-second", operatorArgs());
@@ -157,20 +147,7 @@ describe("operator process: restart in the middle of a run", () => {
 
   test("a Job created just before a crash (status never written) is adopted, not duplicated", async () => {
     const adopted = "adopted";
-    const spec = {
-      datastore: {
-        s3: {
-          endpoint,
-          region: server.region,
-          bucket,
-          store: "store2",
-          pathStyle: true,
-          credentialsSecretRef: { name: "pbs-s3" },
-        },
-      },
-      markerCache: { volumeClaimTemplate: {} },
-      gracePeriod: "1m",
-    };
+    const spec = gcSpecFor(target, bucket, { store: "store2" });
     const created = await createGc(cluster, namespace, adopted, spec);
     assert.equal(created.status, 201, created.body.message);
     const metadata = created.body.metadata as { name: string; namespace: string; uid: string; generation: number };

@@ -17,10 +17,12 @@ import {
   createGc,
   createS3Secret,
   eventually,
+  gcSpecFor,
   getGc,
   installCrd,
   jobsOf,
   patchGc,
+  podS3Target,
   startTestOperator,
   waitForEvents,
   waitForGc,
@@ -85,22 +87,16 @@ describe("operator: a resource runs the engine and records its counters", () => 
 
   test("a dry run counts what the oracle expects and deletes nothing", async () => {
     const before = await allKeys(s3);
-    const created = await createGc(cluster, namespace, name, {
-      datastore: {
-        s3: {
-          endpoint: cluster.podEndpoint(server.endpoint),
-          region: server.region,
-          bucket: s3.bucket,
-          store: "store1",
-          pathStyle: true,
-          credentialsSecretRef: { name: "pbs-s3" },
-        },
-      },
-      markerCache: { volumeClaimTemplate: { storage: "1Gi", whenDeleted: "Delete" } },
-      gracePeriod: "1m",
-      dryRun: true,
-      successfulRunsHistoryLimit: 2,
-    });
+    const created = await createGc(
+      cluster,
+      namespace,
+      name,
+      gcSpecFor(podS3Target(cluster, server), s3.bucket, {
+        markerCache: { volumeClaimTemplate: { storage: "1Gi", whenDeleted: "Delete" } },
+        dryRun: true,
+        successfulRunsHistoryLimit: 2,
+      }),
+    );
     assert.equal(created.status, 201, created.body.message);
 
     const gc = await waitForGc(cluster, namespace, name, "the dry run's result", (g) => g.status?.lastRun);

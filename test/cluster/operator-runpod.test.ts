@@ -16,6 +16,8 @@ import {
   condition,
   createGc,
   createS3Secret,
+  type GcSpecOverrides,
+  gcSpecFor,
   getGc,
   installCrd,
   jobsOf,
@@ -30,14 +32,9 @@ const batch = cluster.kubeConfig.makeApiClient(BatchV1Api);
 const coordination = cluster.kubeConfig.makeApiClient(CoordinationV1Api);
 
 /** No S3 traffic happens in this file: every run is stopped before its engine could start. */
-const s3 = (store: string, extra: Record<string, unknown> = {}) => ({
-  endpoint: "http://127.0.0.1:9",
-  bucket: "runpod-tests",
-  store,
-  pathStyle: true,
-  credentialsSecretRef: { name: "pbs-s3" },
-  ...extra,
-});
+const nowhereS3 = { endpoint: "http://127.0.0.1:9", region: "us-east-1" };
+const specFor = (store: string, overrides: GcSpecOverrides = {}) =>
+  gcSpecFor(nowhereS3, "runpod-tests", { store, ...overrides });
 /** A node selector no node has: the run pod stays Pending whether or not the cluster has a node. */
 const nowhere = { nodeSelector: { "chunkgc.test/none": "true" } };
 
@@ -76,11 +73,12 @@ describe("run pods: refused by the CRD", () => {
   ];
   for (const [name, runPod, message] of refused) {
     test(`refuses ${name}`, async () => {
-      const response = await createGc(cluster, namespace, "refused", {
-        datastore: { s3: s3("store1") },
-        markerCache: { claimName: "c" },
-        runPod,
-      });
+      const response = await createGc(
+        cluster,
+        namespace,
+        "refused",
+        specFor("store1", { markerCache: { claimName: "c" }, runPod }),
+      );
       assert.equal(response.status, 422, JSON.stringify(response.body).slice(0, 300));
       assert.match(response.body.message ?? "", message);
     });
@@ -88,7 +86,7 @@ describe("run pods: refused by the CRD", () => {
 
   test("accepts what a platform needs", async () => {
     const response = await createGc(cluster, namespace, "accepted", {
-      datastore: { s3: s3("store1", { credentialsSecretRef: undefined }) },
+      ...specFor("store1", { s3: { credentialsSecretRef: undefined } }),
       markerCache: { claimName: "c" },
       suspend: true,
       runPod: {
@@ -130,11 +128,7 @@ describe("run pods: the operator", () => {
 
   test("a pod the Job cannot create: FailedCreate within a minute, then the run ends and frees the Lease", async () => {
     await createS3Secret(cluster, namespace, "pbs-s3", { accessKeyId: "a", secretAccessKey: "b" });
-    const spec = {
-      datastore: { s3: s3("store-failedcreate") },
-      markerCache: { volumeClaimTemplate: {} },
-      runPod: { serviceAccountName: "does-not-exist", ...nowhere },
-    };
+    const spec = specFor("store-failedcreate", { runPod: { serviceAccountName: "does-not-exist", ...nowhere } });
     const created = Date.now();
     assert.equal((await createGc(cluster, namespace, "no-sa", spec)).status, 201);
     const stuck = await waitForGc(
@@ -149,7 +143,7 @@ describe("run pods: the operator", () => {
     assert.equal(stuck.status?.activeRun?.phase, "CannotStart");
     assert.match(condition(stuck, "Running")?.message ?? "", /does-not-exist/, "the API server's own text");
     assert.equal(condition(stuck, "Reconciling")?.status, "False", "kstatus: a run is not reconciling");
-    const leaseName = datastoreLeaseName(s3("store-failedcreate") as never);
+    const leaseName = datastoreLeaseName(spec.datastore.s3);
     await coordination.readNamespacedLease({ name: leaseName, namespace: "default" });
     await waitForEvents(cluster, namespace, "no-sa", "a FailedCreate Warning", (events) =>
       events.some((e) => e.reason === "FailedCreate" && e.type === "Warning" && /does-not-exist/.test(e.note ?? "")),
@@ -183,11 +177,11 @@ describe("run pods: the operator", () => {
   });
 
   test("a Secret created after its resource is picked up within seconds, not after the backoff", async () => {
-    const spec = {
-      datastore: { s3: s3("store-secret", { credentialsSecretRef: { name: "late" } }) },
+    const spec = specFor("store-secret", {
+      s3: { credentialsSecretRef: { name: "late" } },
       markerCache: { claimName: "late-cache" },
       suspend: true,
-    };
+    });
     await core.createNamespacedPersistentVolumeClaim({
       namespace,
       body: {
@@ -226,7 +220,7 @@ describe("run pods: the operator", () => {
         },
       },
     });
-    const spec = { datastore: { s3: s3("store-conflict") }, markerCache: { volumeClaimTemplate: {} }, runPod: nowhere };
+    const spec = specFor("store-conflict", { runPod: nowhere });
     assert.equal((await createGc(cluster, namespace, "conflicted", spec)).status, 201);
     await waitForEvents(cluster, namespace, "conflicted", "a JobNameConflict Warning", (events) =>
       events.some((e) => e.reason === "JobNameConflict" && /conflicted-g1/.test(e.note ?? "")),
@@ -239,7 +233,7 @@ describe("run pods: the operator", () => {
   });
 
   test("JobDeleted: a run whose Job is deleted is recorded as failed", async () => {
-    const spec = { datastore: { s3: s3("store-deleted") }, markerCache: { volumeClaimTemplate: {} }, runPod: nowhere };
+    const spec = specFor("store-deleted", { runPod: nowhere });
     assert.equal((await createGc(cluster, namespace, "deleted", spec)).status, 201);
     const running = await waitForGc(cluster, namespace, "deleted", "an active run", (gc) => gc.status?.activeRun);
     await batch.deleteNamespacedJob({ name: running.jobName, namespace, propagationPolicy: "Background" });
@@ -265,11 +259,7 @@ describe("tenancy: the operator's datastore policy", () => {
   after(() => operator?.stop());
 
   test("a datastore the namespace may not name is Stalled without a Job; an allowed one is not", async () => {
-    const spec = (bucket: string) => ({
-      datastore: { s3: { ...s3("store1"), bucket } },
-      markerCache: { claimName: "c" },
-      suspend: true,
-    });
+    const spec = (bucket: string) => gcSpecFor(nowhereS3, bucket, { markerCache: { claimName: "c" }, suspend: true });
     assert.equal((await createGc(cluster, namespace, "foreign", spec("other-team"))).status, 201);
     assert.equal((await createGc(cluster, namespace, "own", spec("team-a"))).status, 201);
     const refused = await waitForGc(cluster, namespace, "foreign", "Stalled DatastoreNotAllowed", (gc) =>

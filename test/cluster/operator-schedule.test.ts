@@ -11,10 +11,12 @@ import {
   condition,
   createGc,
   createS3Secret,
+  gcSpecFor,
   getGc,
   installCrd,
   jobsOf,
   patchGc,
+  podS3Target,
   startTestOperator,
   waitForEvents,
   waitForGc,
@@ -56,21 +58,8 @@ describe("operator: schedules in real time", () => {
   let slot: Date;
   let operator: Awaited<ReturnType<typeof startTestOperator>>;
 
-  const spec = (store: string, extra: Record<string, unknown>) => ({
-    datastore: {
-      s3: {
-        endpoint: cluster.podEndpoint(server.endpoint),
-        region: server.region,
-        bucket,
-        store,
-        pathStyle: true,
-        credentialsSecretRef: { name: "pbs-s3" },
-      },
-    },
-    markerCache: { volumeClaimTemplate: {} },
-    gracePeriod: "1m",
-    ...extra,
-  });
+  const spec = (store: string, extra: Record<string, unknown>) =>
+    gcSpecFor(podS3Target(cluster, server), bucket, { store, ...extra });
 
   before(async () => {
     await installCrd(cluster);

@@ -109,6 +109,56 @@ export interface GcObject {
   status?: GarbageCollectionStatus;
 }
 
+/** An S3 server as run pods reach it: an endpoint on the node's host address (the server, or a proxy before it). */
+export interface PodS3Target {
+  endpoint: string;
+  region: string;
+}
+
+/** `server` as run pods reach it; `endpoint` (default: the server's own) is an endpoint on this machine. */
+export function podS3Target(
+  cluster: TestCluster,
+  server: { endpoint: string; region: string },
+  endpoint = server.endpoint,
+): PodS3Target {
+  return { endpoint: cluster.podEndpoint(endpoint), region: server.region };
+}
+
+/** What a cluster test changes in the spec of {@link gcSpecFor}: the store, fields of `datastore.s3`, top-level fields. */
+export type GcSpecOverrides = { store?: string; s3?: Record<string, unknown> } & Record<string, unknown>;
+
+export interface TestGcSpec {
+  datastore: { s3: { endpoint: string; bucket: string; store: string } & Record<string, unknown> };
+  markerCache: Record<string, unknown>;
+  [field: string]: unknown;
+}
+
+/**
+ * The spec cluster tests start from: store `store1` of `bucket` behind `target`, path-style, the `pbs-s3` credentials
+ * Secret, a marker-cache claim from the default StorageClass, a grace period of one minute. `s3` fields replace
+ * those of `datastore.s3` (a field set to undefined is left out, e.g. `credentialsSecretRef` for the SDK's default
+ * chain); other fields replace top-level ones.
+ */
+export function gcSpecFor(target: PodS3Target, bucket: string, overrides: GcSpecOverrides = {}): TestGcSpec {
+  const { store = "store1", s3 = {}, ...rest } = overrides;
+  const merged: Record<string, unknown> = {
+    endpoint: target.endpoint,
+    region: target.region,
+    bucket,
+    store,
+    pathStyle: true,
+    credentialsSecretRef: { name: "pbs-s3" },
+    ...s3,
+  };
+  for (const [key, value] of Object.entries(merged)) if (value === undefined) delete merged[key];
+  return {
+    datastore: { s3: merged as TestGcSpec["datastore"]["s3"] },
+    markerCache: { volumeClaimTemplate: {} },
+    gracePeriod: "1m",
+    ...rest,
+  };
+}
+
 export const gcPath = (namespace: string, name = "") =>
   `/apis/${API_VERSION}/namespaces/${namespace}/${PLURAL}${name ? `/${name}` : ""}`;
 
