@@ -28,8 +28,8 @@ import {
 import { parse } from "yaml";
 import { CRD_FILE } from "../../src/api/crd.ts";
 import { API_VERSION, CRD_NAME, GROUP, PLURAL } from "../../src/api/index.ts";
-import { isNotFound } from "../../src/operator/controller/kube-api.ts";
 import { datastoreLeaseName } from "../../src/operator/datastore-identity.ts";
+import { isNotFound } from "../../src/operator/runtime/kube-api.ts";
 import { testCluster } from "../support/cluster.ts";
 import { eventually } from "../support/eventually.ts";
 import { CHART_DIR, helm, helmOk, type Manifest, renderChart, valuesFile } from "../support/helm.ts";

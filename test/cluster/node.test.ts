@@ -17,8 +17,8 @@ import {
   type V1Job,
   type V1Pod,
 } from "@kubernetes/client-node";
-import { isNotFound } from "../../src/operator/controller/kube-api.ts";
 import { RUN_USER_ID } from "../../src/operator/job-builder.ts";
+import { isNotFound } from "../../src/operator/runtime/kube-api.ts";
 import { packageVersion } from "../../src/util/package-info.ts";
 import { testCluster } from "../support/cluster.ts";
 import { eventually } from "../support/eventually.ts";

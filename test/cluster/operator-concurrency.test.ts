@@ -9,8 +9,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { CoordinationV1Api, CoreV1Api } from "@kubernetes/client-node";
-import { isNotFound } from "../../src/operator/controller/kube-api.ts";
 import { datastoreLeaseName } from "../../src/operator/datastore-identity.ts";
+import { isNotFound } from "../../src/operator/runtime/kube-api.ts";
 import { relayOnNodeAddress } from "../servers/s3-server.ts";
 import { testCluster } from "../support/cluster.ts";
 import { type GateProxy, startGateProxy } from "../support/gate-proxy.ts";

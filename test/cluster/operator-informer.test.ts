@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { CoreV1Api, type V1ConfigMap } from "@kubernetes/client-node";
 import { pino } from "pino";
-import { type InformerEvent, ResilientInformer } from "../../src/operator/controller/informer.ts";
+import { type InformerEvent, ResilientInformer } from "../../src/operator/runtime/informer.ts";
 import { testCluster } from "../support/cluster.ts";
 import { eventually } from "../support/operator.ts";
 

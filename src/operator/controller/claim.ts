@@ -1,6 +1,6 @@
 import type { V1PersistentVolumeClaim } from "@kubernetes/client-node";
 import { buildMarkerCacheClaim, markerCacheClaimName, type RunResource } from "../job-builder.ts";
-import { callOptions, isConflict, isNotFound, type KubeClients } from "./kube-api.ts";
+import { callOptions, isConflict, isNotFound, type KubeClients } from "../runtime/kube-api.ts";
 
 /**
  * The marker-cache claim a run mounts: read it, and create it from spec.markerCache.volumeClaimTemplate when it is

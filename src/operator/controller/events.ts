@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { type EventsV1Event, V1MicroTime } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { API_VERSION, KIND } from "../../api/group.ts";
-import { callOptions, describeApiError, isNotFound, type KubeClients } from "./kube-api.ts";
+import { callOptions, describeApiError, isNotFound, type KubeClients } from "../runtime/kube-api.ts";
 
 /**
  * Kubernetes Events (events.k8s.io/v1) for the operator's decisions, regarding a GarbageCollection. The same event

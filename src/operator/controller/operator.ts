@@ -15,12 +15,10 @@ import { ENGINE_ENV_MESSAGE, isAllowedRunEnvName } from "../../api/spec.ts";
 import { createLogger } from "../../log.ts";
 import type { DatastorePolicy } from "../datastore-policy.ts";
 import { DEFAULT_ENGINE_IMAGE, type RunPodDefaults } from "../job-builder.ts";
-import { DatastoreLocks } from "./datastore-lock.ts";
-import { EventRecorder } from "./events.ts";
-import { type HttpEndpoint, startHttpServer } from "./http-server.ts";
-import type { InformerEvent } from "./informer.ts";
-import { InformerSet } from "./informer-set.ts";
-import { JOB_NAME_LABELS, jobOwnerKey } from "./job-observation.ts";
+import { JOB_NAME_LABELS, jobOwnerKey } from "../job-observation.ts";
+import { type HttpEndpoint, startHttpServer } from "../runtime/http-server.ts";
+import type { InformerEvent } from "../runtime/informer.ts";
+import { InformerSet } from "../runtime/informer-set.ts";
 import {
   callOptions,
   describeApiError,
@@ -28,12 +26,14 @@ import {
   makeClients,
   metadataOnlyKubeConfig,
   type PartialObjectMetadata,
-} from "./kube-api.ts";
-import { LeaderElector } from "./leader-election.ts";
+} from "../runtime/kube-api.ts";
+import { LeaderElector } from "../runtime/leader-election.ts";
+import { WorkQueue } from "../runtime/work-queue.ts";
+import { DatastoreLeases } from "./datastore-leases.ts";
+import { EventRecorder } from "./events.ts";
 import { OperatorMetrics } from "./metrics.ts";
 import { type GarbageCollectionObject, Reconciler } from "./reconciler.ts";
 import { type ReferencedKind, resourcesReferencing } from "./references.ts";
-import { WorkQueue } from "./work-queue.ts";
 
 /**
  * The operator as a library: informers for GarbageCollections, their Jobs and pods feed a work queue keyed by
@@ -232,7 +232,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
   });
   const informers = [resources, jobs, pods, secrets, claims] as const;
 
-  const locks = new DatastoreLocks({
+  const leases = new DatastoreLeases({
     clients,
     namespace: options.operatorNamespace,
     leaseDurationSeconds: options.datastoreLeaseSeconds ?? 60,
@@ -243,7 +243,7 @@ export async function startOperator(options: OperatorOptions): Promise<RunningOp
     resources,
     jobs,
     pods,
-    locks,
+    leases,
     recorder: new EventRecorder({ clients, instance: identity, log }),
     metrics,
     log,

@@ -12,7 +12,30 @@ import { GROUP, LABELS, PLURAL, VERSION } from "../../api/group.ts";
 import type { ActiveRun, GarbageCollectionStatus, RunRecord } from "../../api/status.ts";
 import { toDate } from "../../util/time.ts";
 import { type DatastorePolicy, datastoreRefusal } from "../datastore-policy.ts";
+import {
+  caBundleProblem,
+  claimProblem,
+  credentialsProblem,
+  type DependencyProblem,
+  runPodsUsingClaim,
+  SELECTED_NODE_ANNOTATION,
+  waitsForFirstConsumer,
+} from "../dependencies.ts";
+import { jobsToPrune } from "../history.ts";
 import type { RunPodDefaults, RunResource } from "../job-builder.ts";
+import {
+  classifyOwnedJobs,
+  finishedRunEvent,
+  isFinished,
+  JOB_NAME_LABELS,
+  jobOwnerKey,
+  ownsJob,
+  podSettled,
+  podsOfJob,
+  recordedJobNames,
+} from "../job-observation.ts";
+import { planTrigger } from "../run-trigger.ts";
+import { callOptions, describeApiError, isNotFound, type KubeClients } from "../runtime/kube-api.ts";
 import {
   findCondition,
   REASONS,
@@ -22,8 +45,9 @@ import {
   type StatusEvent,
   statusMergePatch,
 } from "../status.ts";
+import { readMeta, readStatus, validateSpec } from "../validate.ts";
 import { ensureMarkerCacheClaim } from "./claim.ts";
-import type { DatastoreLocks } from "./datastore-lock.ts";
+import type { DatastoreLeases } from "./datastore-leases.ts";
 import {
   blockedEvent,
   claimCreatedEvent,
@@ -39,35 +63,11 @@ import {
   serviceAccountCreatedEvent,
   slotsSkippedEvent,
 } from "./decision-events.ts";
-import {
-  caBundleProblem,
-  claimProblem,
-  credentialsProblem,
-  type DependencyProblem,
-  runPodsUsingClaim,
-  SELECTED_NODE_ANNOTATION,
-  waitsForFirstConsumer,
-} from "./dependencies.ts";
 import type { EventNote, EventRecorder } from "./events.ts";
-import { jobsToPrune } from "./history.ts";
-import {
-  classifyOwnedJobs,
-  finishedRunEvent,
-  isFinished,
-  JOB_NAME_LABELS,
-  jobOwnerKey,
-  ownsJob,
-  podSettled,
-  podsOfJob,
-  recordedJobNames,
-} from "./job-observation.ts";
-import { callOptions, describeApiError, isNotFound, type KubeClients } from "./kube-api.ts";
 import type { OperatorMetrics } from "./metrics.ts";
 import { observeRun, startTimedOut } from "./run-progress.ts";
 import { ensureRunServiceAccount } from "./run-service-account.ts";
 import { startRun } from "./run-start.ts";
-import { planTrigger } from "./run-trigger.ts";
-import { readMeta, readStatus, validateSpec } from "./validate.ts";
 
 /**
  * The reconcile of one GarbageCollection: observe its Jobs (record finished runs, adopt running ones), validate the
@@ -88,7 +88,7 @@ export interface ReconcilerOptions {
   readonly resources: ReadCache<GarbageCollectionObject>;
   readonly jobs: ReadCache<V1Job>;
   readonly pods: ReadCache<V1Pod>;
-  readonly locks: DatastoreLocks;
+  readonly leases: DatastoreLeases;
   readonly recorder: EventRecorder;
   readonly metrics: OperatorMetrics;
   readonly log: Logger;
@@ -188,7 +188,7 @@ export class Reconciler {
 
   /** The Lease renewal interval while a run is active. */
   get #renewMs(): number {
-    return Math.max(1000, Math.floor((this.#o.locks.leaseDurationSeconds * 1000) / 3));
+    return Math.max(1000, Math.floor((this.#o.leases.leaseDurationSeconds * 1000) / 3));
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {
@@ -301,7 +301,7 @@ export class Reconciler {
     if (running) {
       // Renew the Lease (at most once per renewal interval, however many events the run causes).
       if (now.getTime() - (this.#renewed.get(key) ?? 0) >= this.#renewMs - SLOT_SLACK_MS) {
-        const admission = await this.#o.locks.acquire({ ...lockRequest, otherActiveRuns: [] });
+        const admission = await this.#o.leases.acquire({ ...lockRequest, otherActiveRuns: [] });
         this.#mayHold.add(key);
         this.#renewed.set(key, now.getTime());
         if (!admission.admitted) {
@@ -313,7 +313,7 @@ export class Reconciler {
       }
       requeue.push(this.#renewMs);
     } else if (plan.run && !problem?.blocksRun) {
-      const admission = await this.#o.locks.acquire({
+      const admission = await this.#o.leases.acquire({
         ...lockRequest,
         otherActiveRuns: this.#otherActiveRuns(valid.datastoreHash, key),
         holderGone: (holder) => this.#holderGone(holder),
@@ -321,12 +321,12 @@ export class Reconciler {
       if (!admission.admitted) {
         draft.apply({ type: "Blocked", holder: admission.holder });
         if (draft.changed("Blocked")) draft.note(blockedEvent(admission.holder, valid.datastoreKey));
-        this.#o.locks.addWaiter(valid.leaseName, key);
+        this.#o.leases.addWaiter(valid.leaseName, key);
         requeue.push(this.#o.blockedRetryMs);
       } else {
         this.#mayHold.add(key);
         this.#renewed.set(key, now.getTime());
-        this.#o.locks.removeWaiter(valid.leaseName, key);
+        this.#o.leases.removeWaiter(valid.leaseName, key);
         await this.#ensureServiceAccount(resource, draft);
         const started = await startRun(this.#o.clients, resource, plan.run, {
           defaults: this.#o.runPodDefaults,
@@ -558,11 +558,11 @@ export class Reconciler {
 
   async #release(key: string, leaseName: string): Promise<void> {
     if (!this.#mayHold.has(key) && this.#checked.has(key)) return;
-    const waiters = await this.#o.locks.release(leaseName, key);
+    const waiters = await this.#o.leases.release(leaseName, key);
     this.#mayHold.delete(key);
     this.#renewed.delete(key);
     this.#checked.add(key);
-    this.#o.locks.removeWaiter(leaseName, key);
+    this.#o.leases.removeWaiter(leaseName, key);
     for (const waiter of waiters) this.#o.enqueue(waiter);
   }
 
@@ -572,7 +572,7 @@ export class Reconciler {
     this.#written.delete(key);
     const leaseName = this.#leaseOf.get(key);
     if (leaseName !== undefined) {
-      this.#o.locks.removeWaiter(leaseName, key);
+      this.#o.leases.removeWaiter(leaseName, key);
       await this.#release(key, leaseName);
     }
     this.#leaseOf.delete(key);

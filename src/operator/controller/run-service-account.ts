@@ -1,6 +1,6 @@
 import type { V1ServiceAccount } from "@kubernetes/client-node";
 import { APP_NAME, LABELS, MANAGER_NAME, RUN_COMPONENT } from "../../api/group.ts";
-import { callOptions, isConflict, isNotFound, type KubeClients } from "./kube-api.ts";
+import { callOptions, isConflict, isNotFound, type KubeClients } from "../runtime/kube-api.ts";
 
 /**
  * The operator's default run ServiceAccount in a namespace the chart cannot know in advance (the operator watches all

@@ -7,9 +7,9 @@ import {
   type RunPodDefaults,
   type RunResource,
 } from "../job-builder.ts";
+import { ownsJob } from "../job-observation.ts";
+import { callOptions, isConflict, type KubeClients } from "../runtime/kube-api.ts";
 import type { RunInfo } from "../status.ts";
-import { ownsJob } from "./job-observation.ts";
-import { callOptions, isConflict, type KubeClients } from "./kube-api.ts";
 
 /**
  * Starting a run: the Job from the pure builder, created under its deterministic name. A Job of that name that

@@ -5,9 +5,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { CoreV1Event, V1Job, V1Pod } from "@kubernetes/client-node";
-import { finishedRunEvent } from "../../../../src/operator/controller/job-observation.ts";
 import { observeRun, startTimedOut } from "../../../../src/operator/controller/run-progress.ts";
 import { buildRunJob, jobRunInfo } from "../../../../src/operator/job-builder.ts";
+import { finishedRunEvent } from "../../../../src/operator/job-observation.ts";
 import { findCondition, reduceStatusAll } from "../../../../src/operator/status.ts";
 import { sampleResource } from "../../../support/gc-fixtures.ts";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { backoffDelay, WorkQueue } from "../../../../src/operator/controller/work-queue.ts";
+import { backoffDelay, WorkQueue } from "../../../../src/operator/runtime/work-queue.ts";
 
 describe("backoffDelay", () => {
   const cases: [number, number][] = [

@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { decideAdmission } from "../../../../src/operator/controller/datastore-lock.ts";
 import {
   decideLease,
   heldLeaseSpec,
   type LeaseView,
   leaseExpired,
   leaseView,
-} from "../../../../src/operator/controller/lease.ts";
+} from "../../../../src/operator/runtime/lease.ts";
 
 const T = Date.parse("2025-03-01T03:00:00Z");
 const at = (seconds: number) => new Date(T + seconds * 1000);
@@ -103,34 +102,5 @@ describe("heldLeaseSpec", () => {
   });
   it("a new Lease starts at zero transitions", () => {
     assert.equal(heldLeaseSpec(undefined, { action: "create" }, "ns/me", at(0), 30).leaseTransitions, 0);
-  });
-});
-
-describe("decideAdmission (one run per datastore)", () => {
-  it("another resource's running Job blocks, whatever the Lease says", () => {
-    assert.deepEqual(decideAdmission({ lease: undefined, self: "a/x", now: at(0), otherActiveRuns: ["b/y", "a/w"] }), {
-      admitted: false,
-      holder: "a/w",
-      reason: "ActiveRun",
-    });
-  });
-  it("our own running Job does not block us", () => {
-    assert.deepEqual(decideAdmission({ lease: undefined, self: "a/x", now: at(0), otherActiveRuns: ["a/x"] }), {
-      admitted: true,
-      decision: { action: "create" },
-    });
-  });
-  it("a fresh Lease of another resource blocks, naming the holder", () => {
-    assert.deepEqual(decideAdmission({ lease: held("b/y", -5), self: "a/x", now: at(0), otherActiveRuns: [] }), {
-      admitted: false,
-      holder: "b/y",
-      reason: "Lease",
-    });
-  });
-  it("an expired Lease with no running Job is taken over", () => {
-    assert.deepEqual(decideAdmission({ lease: held("b/y", -500), self: "a/x", now: at(0), otherActiveRuns: [] }), {
-      admitted: true,
-      decision: { action: "acquire", previousHolder: "b/y" },
-    });
   });
 });

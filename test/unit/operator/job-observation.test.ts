@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { V1Job, V1Pod } from "@kubernetes/client-node";
-import { formatRunResult, type GarbageCollectionStatus } from "../../../../src/api/index.ts";
-import { jobsToPrune } from "../../../../src/operator/controller/history.ts";
+import { formatRunResult, type GarbageCollectionStatus } from "../../../src/api/index.ts";
+import { jobsToPrune } from "../../../src/operator/history.ts";
+import { buildRunJob, jobRunInfo, type RunIdentity } from "../../../src/operator/job-builder.ts";
 import {
   classifyOwnedJobs,
   exitCodeReason,
@@ -12,10 +13,9 @@ import {
   ownsJob,
   podSettled,
   podsOfJob,
-} from "../../../../src/operator/controller/job-observation.ts";
-import { buildRunJob, jobRunInfo, type RunIdentity } from "../../../../src/operator/job-builder.ts";
-import type { RunInfo } from "../../../../src/operator/status.ts";
-import { sampleResource, sampleRunResult } from "../../../support/gc-fixtures.ts";
+} from "../../../src/operator/job-observation.ts";
+import type { RunInfo } from "../../../src/operator/status.ts";
+import { sampleResource, sampleRunResult } from "../../support/gc-fixtures.ts";
 
 const resource = sampleResource({}, { name: "pbs-main", namespace: "backup" });
 const UID = resource.metadata.uid;

@@ -1,9 +1,9 @@
 import type { z } from "zod";
-import { type GarbageCollectionMeta, ObjectMetaSchema } from "../../api/garbage-collection.ts";
-import { type GarbageCollectionSpec, GarbageCollectionSpecSchema } from "../../api/spec.ts";
-import { type GarbageCollectionStatus, GarbageCollectionStatusSchema } from "../../api/status.ts";
-import { datastoreHash, datastoreKey, datastoreLeaseName, InvalidEndpointError } from "../datastore-identity.ts";
-import { type CronSchedule, parseSchedule } from "../schedule.ts";
+import { type GarbageCollectionMeta, ObjectMetaSchema } from "../api/garbage-collection.ts";
+import { type GarbageCollectionSpec, GarbageCollectionSpecSchema } from "../api/spec.ts";
+import { type GarbageCollectionStatus, GarbageCollectionStatusSchema } from "../api/status.ts";
+import { datastoreHash, datastoreKey, datastoreLeaseName, InvalidEndpointError } from "./datastore-identity.ts";
+import { type CronSchedule, parseSchedule } from "./schedule.ts";
 
 /**
  * What the operator reads from a GarbageCollection object, checked: its metadata (or nothing can be done), its spec

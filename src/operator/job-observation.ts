@@ -1,11 +1,11 @@
 import type { V1Job, V1Pod } from "@kubernetes/client-node";
-import { EXIT } from "../../api/exit-codes.ts";
-import { LABELS } from "../../api/group.ts";
-import type { GarbageCollectionStatus } from "../../api/status.ts";
-import { toDate } from "../../util/time.ts";
-import { ENGINE_CONTAINER_NAME, jobRunInfo } from "../job-builder.ts";
-import { engineErrorLine, namesUnknownOption, parseRunResult } from "../run-result-parser.ts";
-import type { RunInfo, StatusEvent } from "../status.ts";
+import { EXIT } from "../api/exit-codes.ts";
+import { LABELS } from "../api/group.ts";
+import type { GarbageCollectionStatus } from "../api/status.ts";
+import { toDate } from "../util/time.ts";
+import { ENGINE_CONTAINER_NAME, jobRunInfo } from "./job-builder.ts";
+import { engineErrorLine, namesUnknownOption, parseRunResult } from "./run-result-parser.ts";
+import type { RunInfo, StatusEvent } from "./status.ts";
 
 /**
  * What the operator learns from its Jobs and their pods, pure: which Jobs belong to a resource, whether a Job is

@@ -1,7 +1,7 @@
 import type { CoreV1Event, V1PersistentVolumeClaim, V1Pod, V1Secret } from "@kubernetes/client-node";
-import type { GarbageCollectionSpec } from "../../api/spec.ts";
-import { toDate } from "../../util/time.ts";
-import { CREDENTIAL_KEYS } from "../job-builder.ts";
+import type { GarbageCollectionSpec } from "../api/spec.ts";
+import { toDate } from "../util/time.ts";
+import { CREDENTIAL_KEYS } from "./job-builder.ts";
 
 /**
  * Whether what a spec names exists: the credentials Secret with its two keys, the CA bundle Secret with its key, the

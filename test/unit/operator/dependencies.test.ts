@@ -1,68 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { CoreV1Event, V1Job, V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
-import {
-  blockedEvent,
-  conditionChanged,
-  runFinishedEvent,
-  slotsSkippedEvent,
-} from "../../../../src/operator/controller/decision-events.ts";
+import type { CoreV1Event, V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
 import {
   caBundleProblem,
   claimProblem,
   credentialsProblem,
   runPodsUsingClaim,
   waitsForFirstConsumer,
-} from "../../../../src/operator/controller/dependencies.ts";
-import { parseListenAddress } from "../../../../src/operator/controller/http-server.ts";
-import { withRunEnv } from "../../../../src/operator/controller/run-start.ts";
-import { readMeta, readStatus, validateSpec } from "../../../../src/operator/controller/validate.ts";
-import { buildRunJob } from "../../../../src/operator/job-builder.ts";
-import { findCondition, reduceStatus } from "../../../../src/operator/status.ts";
-import { sampleResource, sampleSpec } from "../../../support/gc-fixtures.ts";
-
-const meta = { name: "pbs-main", namespace: "backup", uid: "u-1", generation: 3 };
-const spec = () => structuredClone(sampleResource().spec) as unknown as Record<string, unknown>;
-
-describe("validateSpec", () => {
-  it("accepts the example, parsing the schedule and naming the datastore Lease", () => {
-    const result = validateSpec(meta, spec());
-    assert.ok(result.ok);
-    assert.equal(result.resource.schedule?.timeZone, "Europe/Berlin");
-    assert.match(result.resource.leaseName, /^chunkgc-store1-[0-9a-f]{16}$/);
-    assert.match(result.resource.datastoreKey, /s3\.eu-central-1\.amazonaws\.com/);
-  });
-  const invalid: [string, (s: Record<string, unknown>) => void, RegExp][] = [
-    ["an unknown time zone", (s) => (s.timeZone = "Mars/Olympus"), /^spec\.timeZone: must be an IANA time zone/],
-    [
-      "a schedule that never fires",
-      (s) => (s.schedule = "0 0 31 2 *"),
-      /^spec\.schedule: invalid schedule "0 0 31 2 \*"/,
-    ],
-    [
-      "credentials in the endpoint",
-      (s) => ((s.datastore as { s3: { endpoint: string } }).s3.endpoint = "https://key:secret@s3.example.com"),
-      /^spec\.datastore\.s3\.endpoint: .*credentials belong in the Secret/,
-    ],
-    ["a missing datastore", (s) => delete s.datastore, /^spec\.datastore: /],
-  ];
-  for (const [name, mutate, message] of invalid) {
-    it(`rejects ${name} with a message naming the field`, () => {
-      const s = spec();
-      mutate(s);
-      const result = validateSpec(meta, s);
-      assert.equal(result.ok, false);
-      if (!result.ok) assert.match(result.message, message);
-      if (!result.ok) assert.doesNotMatch(result.message, /secret@/, "never echo credentials");
-    });
-  }
-  it("reads metadata and a lenient status", () => {
-    assert.equal(readMeta({ metadata: { name: "x" } }), undefined);
-    assert.equal(readMeta({ metadata: meta })?.generation, 3);
-    assert.equal(readStatus({ status: { consecutiveFailures: -1 } }), undefined, "unreadable status counts as none");
-    assert.deepEqual(readStatus({ status: { consecutiveFailures: 2 } }), { consecutiveFailures: 2 });
-  });
-});
+} from "../../../src/operator/dependencies.ts";
+import { findCondition, reduceStatus } from "../../../src/operator/status.ts";
+import { sampleSpec } from "../../support/gc-fixtures.ts";
 
 describe("dependencies", () => {
   const s = sampleSpec();
@@ -221,72 +168,5 @@ describe("dependencies", () => {
       datastore: { s3: { endpoint: "https://s3.amazonaws.com", bucket: "pbs", store: "st1" } },
     });
     assert.equal(credentialsProblem("backup", chain, undefined), undefined);
-  });
-});
-
-describe("decision events", () => {
-  it("a condition change is news, an unchanged condition is not", () => {
-    const context = { generation: 1, now: new Date("2025-03-01T00:00:00Z") };
-    const blocked = reduceStatus(undefined, { type: "Blocked", holder: "a/b" }, context);
-    assert.equal(conditionChanged(undefined, blocked, "Blocked"), true);
-    const again = reduceStatus(blocked, { type: "Blocked", holder: "a/b" }, { ...context, now: new Date() });
-    assert.equal(conditionChanged(blocked, again, "Blocked"), false);
-    const other = reduceStatus(blocked, { type: "Blocked", holder: "c/d" }, context);
-    assert.equal(conditionChanged(blocked, other, "Blocked"), true);
-  });
-  it("says what happened", () => {
-    assert.equal(
-      blockedEvent("a/b", '["https://s3.example.com","pbs","store1"]').note,
-      "a due run waits: a/b is collecting the same datastore (store store1 in bucket pbs at https://s3.example.com)",
-    );
-    const skipped = slotsSkippedEvent({ count: 3, latest: new Date("2025-03-01T04:00:00Z"), capped: false }, 300);
-    assert.equal(skipped.reason, "RunSkipped");
-    assert.match(
-      skipped.note,
-      /skipped 3 schedule slots, the latest 2025-03-01T04:00:00Z: .*startingDeadlineSeconds \(300\)/,
-    );
-    const failed = runFinishedEvent("ns", {
-      jobName: "j",
-      trigger: "Generation",
-      generation: 1,
-      startTime: "2025-03-01T00:00:00Z",
-      completionTime: "2025-03-01T00:01:00Z",
-      durationSeconds: 60,
-      result: "Failed",
-      reason: "ResultMalformed",
-      message: "not JSON",
-      dryRun: false,
-    });
-    assert.deepEqual(
-      { type: failed.type, reason: failed.reason, note: failed.note },
-      { type: "Warning", reason: "RunFailed", note: "j (ResultMalformed): not JSON" },
-    );
-  });
-});
-
-describe("listen addresses", () => {
-  const cases: [string, ReturnType<typeof parseListenAddress>][] = [
-    [":8080", { host: "0.0.0.0", port: 8080 }],
-    ["127.0.0.1:0", { host: "127.0.0.1", port: 0 }],
-    ["[::1]:9090", { host: "::1", port: 9090 }],
-    ["0", undefined],
-  ];
-  for (const [address, expected] of cases) it(address, () => assert.deepEqual(parseListenAddress(address), expected));
-  it("rejects nonsense", () => {
-    assert.throws(() => parseListenAddress("8080"), /invalid listen address/);
-    assert.throws(() => parseListenAddress(":99999"), /invalid listen address/);
-  });
-});
-
-describe("withRunEnv", () => {
-  it("appends the hook's variables to the engine container only, leaving the input alone", () => {
-    const job: V1Job = buildRunJob({ resource: sampleResource(), run: { trigger: "Generation", generation: 1 } });
-    const before = structuredClone(job);
-    const out = withRunEnv(job, [{ name: "CHUNKGC_NOW", value: "2025-03-01T00:00:00Z" }]);
-    assert.deepEqual(job, before);
-    const env = out.spec?.template.spec?.containers[0]?.env ?? [];
-    assert.deepEqual(env.at(-1), { name: "CHUNKGC_NOW", value: "2025-03-01T00:00:00Z" });
-    assert.equal(env.length, (before.spec?.template.spec?.containers[0]?.env ?? []).length + 1);
-    assert.equal(withRunEnv(job, []), job);
   });
 });

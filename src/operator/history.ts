@@ -1,5 +1,5 @@
 import type { V1Job } from "@kubernetes/client-node";
-import { toDate } from "../../util/time.ts";
+import { toDate } from "../util/time.ts";
 import { jobPhase } from "./job-observation.ts";
 
 /**

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { GarbageCollectionStatus } from "../../../../src/api/index.ts";
-import { generationRunDone, planTrigger, type TriggerInput } from "../../../../src/operator/controller/run-trigger.ts";
-import { parseSchedule } from "../../../../src/operator/schedule.ts";
+import type { GarbageCollectionStatus } from "../../../src/api/index.ts";
+import { generationRunDone, planTrigger, type TriggerInput } from "../../../src/operator/run-trigger.ts";
+import { parseSchedule } from "../../../src/operator/schedule.ts";
 
 const created = new Date("2025-03-01T00:00:00Z");
 const hourly = parseSchedule("0 * * * *", "UTC");

@@ -1,8 +1,8 @@
 import { type V1Lease, V1MicroTime } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { GROUP, LABELS, MANAGER_NAME } from "../../api/group.ts";
-import { callOptions, describeApiError, isConflict, isNotFound, type KubeClients } from "./kube-api.ts";
-import { decideLease, heldLeaseSpec, type LeaseDecision, type LeaseView, leaseView } from "./lease.ts";
+import { callOptions, describeApiError, isConflict, isNotFound, type KubeClients } from "../runtime/kube-api.ts";
+import { decideLease, heldLeaseSpec, type LeaseDecision, type LeaseView, leaseView } from "../runtime/lease.ts";
 
 /**
  * One run at a time per datastore, across all GarbageCollections in all namespaces: a run may start only while its
@@ -43,7 +43,7 @@ export function decideAdmission(input: AdmissionInput): Admission {
 
 export const DATASTORE_ANNOTATION = `${GROUP}/datastore-identity`;
 
-export interface DatastoreLocksOptions {
+export interface DatastoreLeasesOptions {
   readonly clients: KubeClients;
   /** Where the Leases live (the operator's namespace). */
   readonly namespace: string;
@@ -51,7 +51,7 @@ export interface DatastoreLocksOptions {
   readonly log: Logger;
 }
 
-export interface LockRequest {
+export interface LeaseRequest {
   readonly leaseName: string;
   readonly self: string;
   /** Canonical identity (endpoint, bucket, store), for people reading the Lease; no credentials. */
@@ -61,12 +61,12 @@ export interface LockRequest {
   readonly holderGone?: (holder: string) => boolean;
 }
 
-export class DatastoreLocks {
-  readonly #options: DatastoreLocksOptions;
+export class DatastoreLeases {
+  readonly #options: DatastoreLeasesOptions;
   /** Resources waiting for a Lease: woken when its holder releases it. */
   readonly #waiters = new Map<string, Set<string>>();
 
-  constructor(options: DatastoreLocksOptions) {
+  constructor(options: DatastoreLeasesOptions) {
     this.#options = options;
   }
 
@@ -75,7 +75,7 @@ export class DatastoreLocks {
   }
 
   /** Takes or renews the Lease for `self`; on a lost race it reports the new holder. */
-  async acquire(request: LockRequest, now = new Date()): Promise<Admission> {
+  async acquire(request: LeaseRequest, now = new Date()): Promise<Admission> {
     const { clients, namespace, leaseDurationSeconds } = this.#options;
     const lease = await this.#read(request.leaseName);
     const view = leaseView(lease);

@@ -1,8 +1,8 @@
-import { RUN_REQUESTED_ANNOTATION } from "../../api/group.ts";
-import { pendingRunRequest } from "../../api/run-request.ts";
-import type { GarbageCollectionStatus } from "../../api/status.ts";
-import { type RunIdentity, runJobName } from "../job-builder.ts";
-import { type CronSchedule, planSchedule } from "../schedule.ts";
+import { RUN_REQUESTED_ANNOTATION } from "../api/group.ts";
+import { pendingRunRequest } from "../api/run-request.ts";
+import type { GarbageCollectionStatus } from "../api/status.ts";
+import { type RunIdentity, runJobName } from "./job-builder.ts";
+import { type CronSchedule, planSchedule } from "./schedule.ts";
 
 /**
  * Which run (if any) is due for a resource now, pure. At most one; the rest waits for the next reconcile:
