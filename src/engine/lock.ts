@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import { z } from "zod";
 import {
   deleteObject,
+  type FetchedObject,
   getObjectBytes,
   listObjects,
   ObjectNotFoundError,
@@ -85,6 +86,28 @@ export class LockLostError extends Error {
   readonly exitCode = 4;
 }
 
+/**
+ * The bucket operations of the lock: list the generations, read one, create one only if absent (`If-None-Match: *`),
+ * overwrite our own, delete old ones. {@link s3LockObjects} is the real one.
+ */
+export interface LockObjects {
+  listKeys(prefix: string, signal?: AbortSignal): AsyncIterable<{ readonly key: string }>;
+  get(key: string, signal?: AbortSignal): Promise<FetchedObject>;
+  putIfAbsent(key: string, body: string, signal?: AbortSignal): Promise<"created" | "exists">;
+  put(key: string, body: string, signal?: AbortSignal): Promise<unknown>;
+  delete(key: string, signal?: AbortSignal): Promise<void>;
+}
+
+export function s3LockObjects(s3: S3Context): LockObjects {
+  return {
+    listKeys: (prefix, signal) => listObjects(s3, { prefix, ...(signal ? { signal } : {}) }),
+    get: (key, signal) => getObjectBytes(s3, key, signal),
+    putIfAbsent: (key, body, signal) => putIfAbsent(s3, key, body, signal),
+    put: (key, body, signal) => putObject(s3, key, body, signal),
+    delete: (key, signal) => deleteObject(s3, key, signal),
+  };
+}
+
 export interface LockOptions {
   readonly store: string;
   readonly owner: string;
@@ -92,6 +115,8 @@ export interface LockOptions {
   readonly signal?: AbortSignal;
   /** Called when renewal fails or a newer generation appears: the run must stop deleting. */
   readonly onLost?: (error: Error) => void;
+  /** Where the lock objects live; {@link s3LockObjects} of the context given to {@link DatastoreLock.acquire} if not. */
+  readonly objects?: LockObjects;
 }
 
 /** A lock record's bytes, validated; bytes that are not even JSON are as unreadable as a record of the wrong shape. */
@@ -105,10 +130,10 @@ function parseLockRecord(bytes: Uint8Array) {
   return LockRecordSchema.safeParse(json);
 }
 
-async function newestLock(s3: S3Context, store: string, signal?: AbortSignal) {
+async function newestLock(s3: LockObjects, store: string, signal?: AbortSignal) {
   let newestGeneration = 0;
   const stale: string[] = [];
-  for await (const object of listObjects(s3, { prefix: lockPrefix(store), ...(signal ? { signal } : {}) })) {
+  for await (const object of s3.listKeys(lockPrefix(store), signal)) {
     const generation = generationOfKey(store, object.key);
     if (generation === undefined) continue;
     if (generation > newestGeneration) newestGeneration = generation;
@@ -116,7 +141,7 @@ async function newestLock(s3: S3Context, store: string, signal?: AbortSignal) {
   }
   if (newestGeneration === 0) return { newestGeneration, stale };
   try {
-    const fetched = await getObjectBytes(s3, lockKey(store, newestGeneration), signal);
+    const fetched = await s3.get(lockKey(store, newestGeneration), signal);
     const parsed = parseLockRecord(fetched.bytes);
     // An unreadable lock record is treated as held until it is old enough: never as free.
     // A record without a usable LastModified ages from now: never from the epoch (that would make it free).
@@ -143,9 +168,9 @@ async function newestLock(s3: S3Context, store: string, signal?: AbortSignal) {
 }
 
 /** A conditional PUT whose first attempt succeeded but whose answer was lost is retried and sees 412: ours anyway. */
-async function isOurWrite(s3: S3Context, key: string, token: string, signal?: AbortSignal): Promise<boolean> {
+async function isOurWrite(s3: LockObjects, key: string, token: string, signal?: AbortSignal): Promise<boolean> {
   try {
-    const { bytes } = await getObjectBytes(s3, key, signal);
+    const { bytes } = await s3.get(key, signal);
     const parsed = parseLockRecord(bytes);
     return parsed.success && parsed.data.token === token;
   } catch {
@@ -155,19 +180,20 @@ async function isOurWrite(s3: S3Context, key: string, token: string, signal?: Ab
 
 export class DatastoreLock {
   readonly record: LockRecord;
-  private readonly s3: S3Context;
+  private readonly s3: LockObjects;
   private readonly options: LockOptions;
   private timer: NodeJS.Timeout | undefined;
   private lost: Error | undefined;
 
-  private constructor(s3: S3Context, options: LockOptions, record: LockRecord) {
+  private constructor(s3: LockObjects, options: LockOptions, record: LockRecord) {
     this.s3 = s3;
     this.options = options;
     this.record = record;
   }
 
   /** Takes the lock or throws {@link LockBusyError}; a lease that expired is taken over. */
-  static async acquire(s3: S3Context, options: LockOptions): Promise<DatastoreLock> {
+  static async acquire(context: S3Context, options: LockOptions): Promise<DatastoreLock> {
+    const s3 = options.objects ?? s3LockObjects(context);
     for (let attempt = 0; attempt < 5; attempt += 1) {
       const { newest, newestGeneration, stale } = await newestLock(s3, options.store, options.signal);
       const verdict = lockVerdict(newest, newestGeneration, Date.now());
@@ -185,11 +211,11 @@ export class DatastoreLock {
         token: randomUUID(),
       };
       const key = lockKey(options.store, record.generation);
-      const outcome = await putIfAbsent(s3, key, JSON.stringify(record), options.signal);
+      const outcome = await s3.putIfAbsent(key, JSON.stringify(record), options.signal);
       if (outcome === "created" || (await isOurWrite(s3, key, record.token, options.signal))) {
         const lock = new DatastoreLock(s3, options, record);
         // Older generations only document history; the newest one is all that counts.
-        for (const old of stale) await deleteObject(s3, old, options.signal).catch(() => undefined);
+        for (const old of stale) await s3.delete(old, options.signal).catch(() => undefined);
         lock.startRenewal();
         return lock;
       }
@@ -240,12 +266,7 @@ export class DatastoreLock {
       renewedAt: new Date(startedMs).toISOString(),
       expiresAtMs: startedMs + this.options.leaseMs,
     };
-    await putObject(
-      this.s3,
-      lockKey(this.options.store, this.record.generation),
-      JSON.stringify(next),
-      this.options.signal,
-    );
+    await this.s3.put(lockKey(this.options.store, this.record.generation), JSON.stringify(next), this.options.signal);
     if (this.lost) return;
     this.record.renewedAt = next.renewedAt;
     this.record.expiresAtMs = Math.max(this.record.expiresAtMs, next.expiresAtMs);
@@ -256,7 +277,7 @@ export class DatastoreLock {
     if (this.lost) return;
     this.record.released = true;
     this.record.renewedAt = new Date().toISOString();
-    await putObject(this.s3, lockKey(this.options.store, this.record.generation), JSON.stringify(this.record));
+    await this.s3.put(lockKey(this.options.store, this.record.generation), JSON.stringify(this.record));
   }
 
   private markLost(error: Error): Error {

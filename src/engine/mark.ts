@@ -10,8 +10,26 @@ import type { IndexCache, IndexCatalogEntry } from "./index-cache.ts";
 import type { MarkTable } from "./mark-table.ts";
 import type { KnownSnapshot } from "./writers.ts";
 
+/**
+ * The two bucket reads of marking: an index's bytes, and whether a key is listed (how a 404 is confirmed).
+ * {@link s3MarkObjects} is the real one.
+ */
+export interface MarkObjects {
+  get(key: string, signal?: AbortSignal): Promise<FetchedObject>;
+  isListed(key: string, signal?: AbortSignal): Promise<boolean>;
+}
+
+export function s3MarkObjects(s3: S3Context): MarkObjects {
+  return {
+    get: (key, signal) => getObjectBytes(s3, key, signal),
+    isListed: (key, signal) => isKeyListed(s3, key, signal),
+  };
+}
+
 export interface Marker {
   readonly s3: S3Context;
+  /** Where indexes are read; {@link s3MarkObjects} of `s3` when not given. */
+  readonly objects?: MarkObjects;
   readonly store: string;
   readonly table: MarkTable;
   readonly indexCache: IndexCache;
@@ -80,12 +98,13 @@ const NOT_FOUND_REREADS = 3;
  * 404 must never pass for a pruned snapshot.
  */
 async function fetchIndex(marker: Marker, key: string): Promise<FetchedObject> {
+  const objects = marker.objects ?? s3MarkObjects(marker.s3);
   for (let attempt = 0; ; attempt += 1) {
     try {
-      return await getObjectBytes(marker.s3, key, marker.signal);
+      return await objects.get(key, marker.signal);
     } catch (error) {
       if (!(error instanceof ObjectNotFoundError)) throw error;
-      if (!(await isKeyListed(marker.s3, key, marker.signal))) throw error;
+      if (!(await objects.isListed(key, marker.signal))) throw error;
       if (attempt >= NOT_FOUND_REREADS) {
         throw new SafetyAbortError(
           "unreadable-index",

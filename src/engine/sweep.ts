@@ -1,6 +1,7 @@
 import pLimit from "p-limit";
 import type { Logger } from "pino";
 import { chunksPrefix, parseDeletableChunkKey } from "../datastore/index.ts";
+import type { DeleteWithRetryOptions } from "../s3/delete.ts";
 import {
   type DeleteBatchResult,
   type DeleteKeyError,
@@ -9,9 +10,11 @@ import {
   type ListedObject,
   type ListParser,
   listRangesInParallel,
+  type RangePage,
   type S3Context,
   shardCountFor,
 } from "../s3/index.ts";
+import type { ParallelListOptions } from "../s3/list.ts";
 import {
   badChunkTime,
   type ChunkDecision,
@@ -35,8 +38,26 @@ export interface DeleteCandidate {
   readonly lastModifiedSeconds: number;
 }
 
+/**
+ * The two bucket operations of a sweep: list `.chunks/` in key ranges, delete a batch. {@link s3SweepObjects} is the
+ * real one; the decisions around them do not depend on which store answers.
+ */
+export interface SweepObjects {
+  listRanges(options: ParallelListOptions): AsyncIterable<RangePage>;
+  deleteBatch(keys: readonly string[], options: DeleteWithRetryOptions): Promise<DeleteBatchResult>;
+}
+
+export function s3SweepObjects(s3: S3Context): SweepObjects {
+  return {
+    listRanges: (options) => listRangesInParallel(s3, options),
+    deleteBatch: (keys, options) => deleteBatchWithRetry(s3, keys, options),
+  };
+}
+
 export interface Sweeper {
   readonly s3: S3Context;
+  /** Where the sweep lists and deletes; {@link s3SweepObjects} of `s3` when not given. */
+  readonly objects?: SweepObjects;
   readonly store: string;
   readonly table: MarkTable;
   readonly cutoff: Cutoff;
@@ -121,7 +142,7 @@ export async function sweepChunks(sweeper: Sweeper): Promise<void> {
   };
 
   try {
-    const pages = listRangesInParallel(sweeper.s3, {
+    const pages = objectsOf(sweeper).listRanges({
       prefix,
       ranges,
       concurrency: sweeper.listConcurrency,
@@ -266,7 +287,7 @@ export async function recheckAndDelete(sweeper: Sweeper, candidates: DeleteCandi
         const keys = batch.map((candidate) => candidate.key);
         let result: DeleteBatchResult;
         try {
-          result = await deleteBatchWithRetry(sweeper.s3, keys, {
+          result = await objectsOf(sweeper).deleteBatch(keys, {
             guard: sweeper.checkLockHeld,
             ...(sweeper.signal ? { signal: sweeper.signal } : {}),
           });
@@ -285,6 +306,10 @@ export async function recheckAndDelete(sweeper: Sweeper, candidates: DeleteCandi
   if (stop) throw stop.error;
   const unexpected = results.find((result) => result.status === "rejected");
   if (unexpected) throw unexpected.reason;
+}
+
+function objectsOf(sweeper: Sweeper): SweepObjects {
+  return sweeper.objects ?? s3SweepObjects(sweeper.s3);
 }
 
 /** Errors after which nothing more may be deleted: the lock is gone, or the run was interrupted. */
