@@ -5,7 +5,7 @@ import type { GarbageCollectionStatus } from "../api/status.ts";
 import { toDate } from "../util/time.ts";
 import { ENGINE_CONTAINER_NAME, jobRunInfo } from "./job-builder.ts";
 import { engineErrorLine, namesUnknownOption, parseRunResult } from "./run-result-parser.ts";
-import type { RunInfo, StatusEvent } from "./status.ts";
+import { isRecorded, type RunInfo, type StatusEvent } from "./status.ts";
 
 /**
  * What the operator learns from its Jobs and their pods, pure: which Jobs belong to a resource, whether a Job is
@@ -183,14 +183,6 @@ export function finishedRunEvent(run: RunInfo, job: V1Job, pod: V1Pod | undefine
   return failed("ResultMissing", "the Job completed but its run pod is gone, with it the result");
 }
 
-/** Job names the status already accounts for (latest run and history). */
-export function recordedJobNames(status: GarbageCollectionStatus | undefined): Set<string> {
-  const names = new Set<string>();
-  if (status?.lastRun) names.add(status.lastRun.jobName);
-  for (const entry of status?.history ?? []) names.add(entry.jobName);
-  return names;
-}
-
 export interface OwnedRuns {
   /** Running Jobs, oldest first, with their run info. */
   active: { job: V1Job; run: RunInfo }[];
@@ -205,7 +197,6 @@ export interface OwnedRuns {
  * than the latest recorded run (older ones fell out of the bounded history, they are not news).
  */
 export function classifyOwnedJobs(jobs: readonly V1Job[], status: GarbageCollectionStatus | undefined): OwnedRuns {
-  const recordedNames = recordedJobNames(status);
   const lastStart = status?.lastRun ? Date.parse(status.lastRun.startTime) : undefined;
   const out: OwnedRuns = { active: [], unrecorded: [], recorded: [] };
   for (const job of jobs) {
@@ -217,7 +208,7 @@ export function classifyOwnedJobs(jobs: readonly V1Job[], status: GarbageCollect
     }
     const isActiveRun = status?.activeRun?.jobName === run.jobName;
     const news =
-      !recordedNames.has(run.jobName) &&
+      !isRecorded(status, run.jobName) &&
       (isActiveRun || lastStart === undefined || Math.floor(run.startTime.getTime() / 1000) * 1000 >= lastStart);
     if (news) out.unrecorded.push({ job, run });
     else out.recorded.push(job);

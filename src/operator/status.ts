@@ -39,6 +39,8 @@ export const REASONS = {
   notBlocked: "NotBlocked",
   datastoreLocked: "DatastoreLocked",
   engineLockBusy: "EngineLockBusy",
+  /** A run whose Job was deleted before it finished (its result is lost). */
+  jobDeleted: "JobDeleted",
 } as const;
 
 /** Consecutive failed runs after which Stalled turns True (a spec change or a success clears it). */
@@ -315,7 +317,12 @@ function historyEntry(record: RunRecord): RunHistoryEntry {
   return entry;
 }
 
-function alreadyRecorded(status: GarbageCollectionStatus, jobName: string): boolean {
+/**
+ * Whether the status already accounts for the run of this Job (latest run or history): the one check that keeps a
+ * finished run from being recorded, counted and announced twice.
+ */
+export function isRecorded(status: GarbageCollectionStatus | undefined, jobName: string): boolean {
+  if (status === undefined) return false;
   return status.lastRun?.jobName === jobName || (status.history ?? []).some((entry) => entry.jobName === jobName);
 }
 
@@ -443,7 +450,7 @@ export function reduceStatus(
       return condition(status, "Blocked", "False", REASONS.notBlocked, "", context);
     case "RunStarted": {
       const { run } = event;
-      if (alreadyRecorded(status, run.jobName)) return status;
+      if (isRecorded(status, run.jobName)) return status;
       status.activeRun = activeRunOf(run);
       if (run.trigger === "Schedule" && run.scheduledTime !== undefined) {
         status.lastScheduleTime = later(status.lastScheduleTime, rfc3339Seconds(run.scheduledTime));
@@ -473,7 +480,7 @@ export function reduceStatus(
       return condition(status, "Running", "True", progress.reason, text, context);
     }
     case "RunFinished": {
-      if (alreadyRecorded(status, event.run.jobName)) return status;
+      if (isRecorded(status, event.run.jobName)) return status;
       const outcome = OUTCOMES[event.result.result];
       // A successful dry run's own message only counts what it would remove (chunks and .bad copies together): the
       // counters say it the way a real run's message does.
@@ -487,7 +494,7 @@ export function reduceStatus(
       return finishRun(status, record, context);
     }
     case "RunFailed": {
-      if (alreadyRecorded(status, event.run.jobName)) return status;
+      if (isRecorded(status, event.run.jobName)) return status;
       const record = runRecord(event.run, event.completionTime, {
         result: "Failed",
         reason: event.reason,

@@ -10,6 +10,10 @@ import { decideLease, heldLeaseSpec, type LeaseDecision, type LeaseView, leaseVi
  * `<namespace>/<name>`). The holder renews it while its Job runs and deletes it when the run is recorded; a crashed
  * operator's holds expire. As a second guard, a run never starts while the Job cache shows another resource's active
  * run on the same datastore (its lease may have expired while the operator was down).
+ *
+ * DatastoreLeases owns all of it: the Kubernetes Lease objects, who waits for which Lease, which resource may hold
+ * one and when it was last renewed. (Not to be confused with the engine's DatastoreLock, the lock record in the
+ * bucket that a run takes in turn.)
  */
 
 export type Admission =
@@ -65,6 +69,16 @@ export class DatastoreLeases {
   readonly #options: DatastoreLeasesOptions;
   /** Resources waiting for a Lease: woken when its holder releases it. */
   readonly #waiters = new Map<string, Set<string>>();
+  /** The Lease each resource uses, to release it after the resource is gone. */
+  readonly #leaseOf = new Map<string, string>();
+  /**
+   * Resources that may hold their Lease: took it, or not checked since the operator started (a restarted operator
+   * does not know what its predecessor held, so each resource's first release reads the Lease).
+   */
+  readonly #mayHold = new Set<string>();
+  readonly #checked = new Set<string>();
+  /** When this process last wrote each resource's Lease. */
+  readonly #renewed = new Map<string, number>();
 
   constructor(options: DatastoreLeasesOptions) {
     this.#options = options;
@@ -74,8 +88,74 @@ export class DatastoreLeases {
     return this.#options.leaseDurationSeconds;
   }
 
+  /** How often an active run's Lease is renewed: a third of its duration, so one failed renewal does not lose it. */
+  get renewalMs(): number {
+    return Math.max(1000, Math.floor((this.#options.leaseDurationSeconds * 1000) / 3));
+  }
+
+  /** Remembers which Lease `key` uses, so that forget() can release it once the resource is gone. */
+  use(key: string, leaseName: string): void {
+    this.#leaseOf.set(key, leaseName);
+  }
+
+  /**
+   * Renews the Lease of a resource whose run is active, at most once per renewal interval however many events the
+   * run causes (`slackMs`: timers fire a little early). Undefined: not due yet.
+   */
+  async renew(
+    request: Omit<LeaseRequest, "otherActiveRuns" | "holderGone">,
+    now: Date,
+    slackMs: number,
+  ): Promise<Admission | undefined> {
+    if (now.getTime() - (this.#renewed.get(request.self) ?? 0) < this.renewalMs - slackMs) return undefined;
+    const admission = await this.#acquire({ ...request, otherActiveRuns: [] });
+    this.#mayHold.add(request.self);
+    this.#renewed.set(request.self, now.getTime());
+    return admission;
+  }
+
+  /** Takes the Lease for a due run. Refused, the resource waits: the holder's release wakes it. */
+  async admit(request: LeaseRequest, now: Date): Promise<Admission> {
+    const admission = await this.#acquire(request);
+    if (!admission.admitted) {
+      this.#addWaiter(request.leaseName, request.self);
+      return admission;
+    }
+    this.#mayHold.add(request.self);
+    this.#renewed.set(request.self, now.getTime());
+    this.#removeWaiter(request.leaseName, request.self);
+    return admission;
+  }
+
+  /**
+   * Releases the Lease of a resource with no active run, if it may hold it (otherwise no API call). Returns the
+   * resources that waited for it, to be reconciled now.
+   */
+  async release(key: string, leaseName: string): Promise<string[]> {
+    if (!this.#mayHold.has(key) && this.#checked.has(key)) return [];
+    const waiters = await this.#delete(leaseName, key);
+    this.#mayHold.delete(key);
+    this.#renewed.delete(key);
+    this.#checked.add(key);
+    this.#removeWaiter(leaseName, key);
+    return waiters;
+  }
+
+  /** The resource is gone: it waits no more, its Lease is released, its bookkeeping dropped. Returns the waiters. */
+  async forget(key: string): Promise<string[]> {
+    const leaseName = this.#leaseOf.get(key);
+    let waiters: string[] = [];
+    if (leaseName !== undefined) {
+      this.#removeWaiter(leaseName, key);
+      waiters = await this.release(key, leaseName);
+    }
+    this.#leaseOf.delete(key);
+    this.#checked.delete(key);
+    return waiters;
+  }
+
   /** Takes or renews the Lease for `self`; on a lost race it reports the new holder. */
-  async acquire(request: LeaseRequest, now = new Date()): Promise<Admission> {
+  async #acquire(request: LeaseRequest, now = new Date()): Promise<Admission> {
     const { clients, namespace, leaseDurationSeconds } = this.#options;
     const lease = await this.#read(request.leaseName);
     const view = leaseView(lease);
@@ -119,7 +199,7 @@ export class DatastoreLeases {
     } catch (error) {
       if (!isConflict(error)) throw error;
       // Another resource wrote the Lease between our read and write: it won the race.
-      const holder = (await this.holder(request.leaseName)) ?? "another resource";
+      const holder = (await this.#holder(request.leaseName)) ?? "another resource";
       if (holder === request.self) return admission;
       return { admitted: false, holder, reason: "Lease" };
     }
@@ -133,7 +213,7 @@ export class DatastoreLeases {
   }
 
   /** Deletes the Lease if `self` holds it; returns the resources that waited for it. */
-  async release(leaseName: string, self: string): Promise<string[]> {
+  async #delete(leaseName: string, self: string): Promise<string[]> {
     const { clients, namespace, log } = this.#options;
     const lease = await this.#read(leaseName);
     if (lease === undefined || lease.spec?.holderIdentity !== self) return [];
@@ -150,15 +230,15 @@ export class DatastoreLeases {
       if (!isNotFound(error) && !isConflict(error)) throw error;
       log.debug({ lease: leaseName, error: describeApiError(error) }, "datastore lease changed while releasing");
     }
-    return this.takeWaiters(leaseName);
+    return this.#takeWaiters(leaseName);
   }
 
   /** The current holder of the Lease (read from the API). */
-  async holder(leaseName: string): Promise<string | undefined> {
+  async #holder(leaseName: string): Promise<string | undefined> {
     return (await this.#read(leaseName))?.spec?.holderIdentity || undefined;
   }
 
-  addWaiter(leaseName: string, key: string): void {
+  #addWaiter(leaseName: string, key: string): void {
     let set = this.#waiters.get(leaseName);
     if (!set) {
       set = new Set();
@@ -167,11 +247,11 @@ export class DatastoreLeases {
     set.add(key);
   }
 
-  removeWaiter(leaseName: string, key: string): void {
+  #removeWaiter(leaseName: string, key: string): void {
     this.#waiters.get(leaseName)?.delete(key);
   }
 
-  takeWaiters(leaseName: string): string[] {
+  #takeWaiters(leaseName: string): string[] {
     const set = this.#waiters.get(leaseName);
     this.#waiters.delete(leaseName);
     return set ? [...set] : [];

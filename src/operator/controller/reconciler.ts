@@ -32,12 +32,12 @@ import {
   ownsJob,
   podSettled,
   podsOfJob,
-  recordedJobNames,
 } from "../job-observation.ts";
-import { planTrigger } from "../run-trigger.ts";
+import { planTrigger, type TriggerPlan } from "../run-trigger.ts";
 import { callOptions, describeApiError, isNotFound, type KubeClients } from "../runtime/kube-api.ts";
 import {
   findCondition,
+  isRecorded,
   REASONS,
   type ReduceContext,
   type RunInfo,
@@ -45,7 +45,7 @@ import {
   type StatusEvent,
   statusMergePatch,
 } from "../status.ts";
-import { readMeta, readStatus, validateSpec } from "../validate.ts";
+import { readMeta, readStatus, type ValidResource, validateSpec } from "../validate.ts";
 import { ensureMarkerCacheClaim } from "./claim.ts";
 import type { DatastoreLeases } from "./datastore-leases.ts";
 import {
@@ -154,7 +154,7 @@ class StatusDraft {
     this.status = reduceStatus(before, event, this.#context);
     if (event.type === "RunFinished" || event.type === "RunFailed") {
       const record = this.status.lastRun;
-      if (record?.jobName === event.run.jobName && !recordedJobNames(before).has(record.jobName)) {
+      if (record?.jobName === event.run.jobName && !isRecorded(before, record.jobName)) {
         this.recorded.push(record);
         this.notes.push(runFinishedEvent(this.#namespace, record));
       }
@@ -170,48 +170,94 @@ class StatusDraft {
   }
 }
 
+/** One reconcile of one resource: what it read, and what it decided so far. */
+interface Pass {
+  readonly key: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly raw: GarbageCollectionObject;
+  readonly meta: GarbageCollectionMeta;
+  readonly now: Date;
+  readonly draft: StatusDraft;
+  /** Candidate delays until the next reconcile; the shortest positive one wins. */
+  readonly requeue: number[];
+  /** Retry with the key's backoff instead (a dependency is missing, the run's Job name is taken). */
+  backoff: boolean;
+}
+
+/** What the resource's Jobs say. */
+interface ObservedJobs {
+  /** The resource's Jobs (names taken, for the trigger). */
+  readonly owned: readonly V1Job[];
+  /** Finished Jobs already recorded in the status: the history to prune. */
+  readonly recorded: readonly V1Job[];
+  /** The run in progress, if any (after one that could not start was ended). */
+  readonly running: { job: V1Job; run: RunInfo } | undefined;
+}
+
+/** A spec that passed validation and the datastore policy. */
+interface CheckedSpec {
+  readonly valid: ValidResource;
+  readonly resource: RunResource;
+}
+
 export class Reconciler {
   readonly #o: ReconcilerOptions;
   /** Status patch responses newer than the informer's copy (which lags behind our own writes). */
   readonly #written = new Map<string, { basedOn: string | undefined; object: GarbageCollectionObject }>();
-  /** The datastore Lease each resource uses (to release it after the resource is gone). */
-  readonly #leaseOf = new Map<string, string>();
-  /** Resources that may hold their Lease (took it, or not checked since the operator started). */
-  readonly #mayHold = new Set<string>();
-  readonly #checked = new Set<string>();
-  /** When this process last wrote each resource's Lease. */
-  readonly #renewed = new Map<string, number>();
 
   constructor(options: ReconcilerOptions) {
     this.#o = options;
   }
 
-  /** The Lease renewal interval while a run is active. */
-  get #renewMs(): number {
-    return Math.max(1000, Math.floor((this.#o.leases.leaseDurationSeconds * 1000) / 3));
+  /**
+   * The steps in order. Each works on the same status draft; Events wait in the draft until the status is
+   * committed, so an Event never tells of a status that failed to be written. A spec that cannot run stops after
+   * its check, but the status still records what the Jobs said.
+   */
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const pass = await this.#begin(key);
+    if (pass === undefined) return {};
+    const jobs = await this.#observeJobs(pass);
+    const checked = this.#checkSpec(pass, jobs);
+    if (checked === undefined) return this.#commitStatus(pass, jobs);
+    const problem = await this.#checkDependencies(pass, checked.resource);
+    const plan = this.#planRun(pass, checked, jobs, problem);
+    await this.#admitAndStart(pass, checked, jobs.running, plan, problem);
+    await this.#pruneHistory(pass, checked.resource.spec, jobs.recorded);
+    return this.#commitStatus(pass, jobs, plan, problem);
   }
 
-  async reconcile(key: string): Promise<ReconcileResult> {
+  /** The resource to reconcile; undefined when there is nothing to do (gone, being deleted, unusable metadata). */
+  async #begin(key: string): Promise<Pass | undefined> {
     const [namespace, name] = splitKey(key);
     const raw = this.#current(key, namespace, name);
     if (raw === undefined) {
       await this.#gone(key);
-      return {};
+      return undefined;
     }
     const meta = readMeta(raw);
     if (meta === undefined) {
       this.#o.log.warn({ key }, "ignoring a GarbageCollection without usable metadata");
-      return {};
+      return undefined;
     }
     if (meta.deletionTimestamp) {
       await this.#gone(key);
-      return {};
+      return undefined;
     }
     const now = new Date();
     const draft = new StatusDraft(readStatus(raw), { generation: meta.generation, now }, namespace);
+    return { key, namespace, name, raw, meta, now, draft, requeue: [], backoff: false };
+  }
 
-    // 1. What the Jobs say: finished runs, running ones.
-    const jobs = await this.#ownedJobs(meta, draft.status);
+  /**
+   * What the Jobs say, first, whatever the spec says now: a run that finished is recorded (and its Lease released
+   * further on) even if the spec has since become invalid. A run whose Job vanished is failed as JobDeleted, a
+   * running Job the status does not know is adopted, and a run that cannot start in time is ended.
+   */
+  async #observeJobs(pass: Pass): Promise<ObservedJobs> {
+    const { draft, namespace, now } = pass;
+    const jobs = await this.#ownedJobs(pass.meta, draft.status);
     const runs = classifyOwnedJobs(jobs.owned, draft.status);
     if (jobs.activeRunDeleted && draft.status?.activeRun) {
       const active = draft.status.activeRun;
@@ -219,7 +265,7 @@ export class Reconciler {
         type: "RunFailed",
         run: runInfoOf(active),
         completionTime: now,
-        reason: "JobDeleted",
+        reason: REASONS.jobDeleted,
         message: `the Job ${active.jobName} was deleted before it finished; its result is lost`,
       });
     }
@@ -230,54 +276,66 @@ export class Reconciler {
       draft.note(runAdoptedEvent(namespace, running.run));
     }
     if (running && (await this.#followRun(namespace, running, draft, now)) === "ended") running = undefined;
+    return { owned: jobs.owned, recorded: runs.recorded, running };
+  }
 
-    // 2. The spec.
-    const validation = validateSpec(meta, (raw as { spec?: unknown }).spec);
-    if (!validation.ok) {
-      draft.apply({ type: "SpecInvalid", message: validation.message });
-      if (draft.changed("Stalled")) draft.note(invalidSpecEvent(validation.message));
-      await this.#commit(key, raw, meta, draft);
-      return running ? { requeueAfterMs: this.#renewMs } : {};
-    }
+  /**
+   * The spec and the datastore policy. Undefined stops the reconcile: Stalled says why and nothing new starts; a run
+   * still in progress is followed until its end is recorded.
+   */
+  #checkSpec(pass: Pass, jobs: ObservedJobs): CheckedSpec | undefined {
+    const { meta, namespace, name } = pass;
+    const validation = validateSpec(meta, (pass.raw as { spec?: unknown }).spec);
+    if (!validation.ok) return this.#refuseSpec(pass, jobs, validation.message);
     const valid = validation.resource;
-    const { spec } = valid;
-    const refusal = datastoreRefusal(this.#o.datastorePolicy, namespace, spec.datastore.s3);
-    if (refusal !== undefined) {
-      draft.apply({ type: "SpecInvalid", reason: REASONS.datastoreNotAllowed, message: refusal });
-      if (draft.changed("Stalled")) draft.note(invalidSpecEvent(refusal, REASONS.datastoreNotAllowed));
-      await this.#commit(key, raw, meta, draft);
-      return running ? { requeueAfterMs: this.#renewMs } : {};
-    }
-    this.#leaseOf.set(key, valid.leaseName);
-    const resource: RunResource = {
-      metadata: { name, namespace, uid: meta.uid, generation: meta.generation },
-      spec,
+    const refusal = datastoreRefusal(this.#o.datastorePolicy, namespace, valid.spec.datastore.s3);
+    if (refusal !== undefined) return this.#refuseSpec(pass, jobs, refusal, REASONS.datastoreNotAllowed);
+    this.#o.leases.use(pass.key, valid.leaseName);
+    return {
+      valid,
+      resource: { metadata: { name, namespace, uid: meta.uid, generation: meta.generation }, spec: valid.spec },
     };
+  }
 
-    // 3. What it names, and when it runs.
-    const problem = await this.#checkDependencies(resource, draft, now);
+  #refuseSpec(pass: Pass, jobs: ObservedJobs, message: string, reason?: string): undefined {
+    const { draft } = pass;
+    draft.apply({ type: "SpecInvalid", reason, message });
+    if (draft.changed("Stalled")) draft.note(invalidSpecEvent(message, reason));
+    if (jobs.running) pass.requeue.push(this.#o.leases.renewalMs);
+    return undefined;
+  }
+
+  /**
+   * Which run is due (schedule, run request, generation), and the Ready condition: a missing Secret or claim blocks
+   * runs and retries with backoff; a claim that a run may still resolve only says so.
+   */
+  #planRun(pass: Pass, checked: CheckedSpec, jobs: ObservedJobs, problem: DependencyProblem | undefined): TriggerPlan {
+    const { draft, meta, now } = pass;
+    const { valid } = checked;
+    const { spec } = valid;
     const plan = planTrigger({
-      name,
+      name: pass.name,
       generation: meta.generation,
       creationTime: toDate(meta.creationTimestamp) ?? now,
-      ...(meta.annotations ? { annotations: meta.annotations } : {}),
+      annotations: meta.annotations,
       suspend: spec.suspend,
-      ...(spec.startingDeadlineSeconds !== undefined ? { startingDeadlineSeconds: spec.startingDeadlineSeconds } : {}),
-      ...(valid.schedule ? { schedule: valid.schedule } : {}),
-      ...(draft.status ? { status: draft.status } : {}),
+      startingDeadlineSeconds: spec.startingDeadlineSeconds,
+      schedule: valid.schedule,
+      status: draft.status,
       jobNames: new Set(jobs.owned.map((job) => job.metadata?.name ?? "")),
       now,
     });
     if (problem?.blocksRun) {
       draft.apply({ type: "DependencyMissing", reason: problem.reason, message: problem.message });
       if (draft.changed("Ready")) draft.note(dependencyEvent(problem.reason, problem.message));
+      pass.backoff = true;
     } else {
       draft.apply({
         type: "SpecAccepted",
         suspended: spec.suspend,
         timeZone: spec.timeZone,
-        ...(plan.nextScheduleTime ? { nextScheduleTime: plan.nextScheduleTime } : {}),
-        ...(problem ? { notReady: { reason: problem.reason, message: problem.message } } : {}),
+        nextScheduleTime: plan.nextScheduleTime,
+        notReady: problem ? { reason: problem.reason, message: problem.message } : undefined,
       });
       // Suspended, no run pod will bind the claim: Ready says Suspended (the reducer), and there is nothing to warn of.
       if (problem && !spec.suspend && draft.changed("Ready"))
@@ -287,94 +345,111 @@ export class Reconciler {
       draft.apply({ type: "SlotsSkipped", count: plan.skipped.count, latest: plan.skipped.latest });
       draft.note(slotsSkippedEvent(plan.skipped, spec.startingDeadlineSeconds));
     }
+    if (plan.nextScheduleTime) pass.requeue.push(plan.nextScheduleTime.getTime() - now.getTime() + SLOT_SLACK_MS);
+    return plan;
+  }
 
-    // 4. Run: one at a time per resource, and per datastore (the Lease).
-    const requeue: number[] = [];
-    let backoff = problem?.blocksRun === true;
-    if (plan.nextScheduleTime) requeue.push(plan.nextScheduleTime.getTime() - now.getTime() + SLOT_SLACK_MS);
-    const lockRequest = {
+  /**
+   * One run at a time per resource (its Job) and per datastore (the Lease). A running run renews the Lease; a due
+   * run takes it and creates the Job, or waits for the holder's release; with nothing to run the Lease is released
+   * so that waiting resources may go.
+   */
+  async #admitAndStart(
+    pass: Pass,
+    checked: CheckedSpec,
+    running: ObservedJobs["running"],
+    plan: TriggerPlan,
+    problem: DependencyProblem | undefined,
+  ): Promise<void> {
+    const { draft, key, namespace, now } = pass;
+    const { valid, resource } = checked;
+    const leases = this.#o.leases;
+    const request = {
       leaseName: valid.leaseName,
       self: key,
       identity: valid.datastoreKey,
       datastoreHash: valid.datastoreHash,
     };
     if (running) {
-      // Renew the Lease (at most once per renewal interval, however many events the run causes).
-      if (now.getTime() - (this.#renewed.get(key) ?? 0) >= this.#renewMs - SLOT_SLACK_MS) {
-        const admission = await this.#o.leases.acquire({ ...lockRequest, otherActiveRuns: [] });
-        this.#mayHold.add(key);
-        this.#renewed.set(key, now.getTime());
-        if (!admission.admitted) {
-          this.#o.log.warn(
-            { key, job: running.run.jobName, holder: admission.holder },
-            "a run is in progress but another resource holds the datastore lease",
-          );
-        }
+      const admission = await leases.renew(request, now, SLOT_SLACK_MS);
+      if (admission?.admitted === false) {
+        this.#o.log.warn(
+          { key, job: running.run.jobName, holder: admission.holder },
+          "a run is in progress but another resource holds the datastore lease",
+        );
       }
-      requeue.push(this.#renewMs);
-    } else if (plan.run && !problem?.blocksRun) {
-      const admission = await this.#o.leases.acquire({
-        ...lockRequest,
-        otherActiveRuns: this.#otherActiveRuns(valid.datastoreHash, key),
-        holderGone: (holder) => this.#holderGone(holder),
-      });
-      if (!admission.admitted) {
-        draft.apply({ type: "Blocked", holder: admission.holder });
-        if (draft.changed("Blocked")) draft.note(blockedEvent(admission.holder, valid.datastoreKey));
-        this.#o.leases.addWaiter(valid.leaseName, key);
-        requeue.push(this.#o.blockedRetryMs);
-      } else {
-        this.#mayHold.add(key);
-        this.#renewed.set(key, now.getTime());
-        this.#o.leases.removeWaiter(valid.leaseName, key);
-        await this.#ensureServiceAccount(resource, draft);
-        const started = await startRun(this.#o.clients, resource, plan.run, {
-          defaults: this.#o.runPodDefaults,
-          runEnv: this.#o.runEnv,
-        });
-        if (started.outcome === "conflict") {
-          draft.note(jobNameConflictEvent(started.jobName));
-          backoff = true;
-        } else {
-          draft.apply({ type: "RunStarted", run: started.run });
-          draft.note(
-            started.outcome === "created"
-              ? runStartedEvent(namespace, started.run)
-              : runAdoptedEvent(namespace, started.run),
-          );
-          requeue.push(this.#renewMs);
-        }
-      }
-    } else {
+      pass.requeue.push(leases.renewalMs);
+      return;
+    }
+    if (plan.run === undefined || problem?.blocksRun) {
       await this.#release(key, valid.leaseName);
       const blocked = findCondition(draft.status, "Blocked");
       if (blocked?.status === "True" && blocked.reason === REASONS.datastoreLocked) draft.apply({ type: "Unblocked" });
+      return;
     }
+    const admission = await leases.admit(
+      {
+        ...request,
+        otherActiveRuns: this.#otherActiveRuns(valid.datastoreHash, key),
+        holderGone: (holder) => this.#holderGone(holder),
+      },
+      now,
+    );
+    if (!admission.admitted) {
+      draft.apply({ type: "Blocked", holder: admission.holder });
+      if (draft.changed("Blocked")) draft.note(blockedEvent(admission.holder, valid.datastoreKey));
+      pass.requeue.push(this.#o.blockedRetryMs);
+      return;
+    }
+    await this.#ensureServiceAccount(resource, draft);
+    const started = await startRun(this.#o.clients, resource, plan.run, {
+      defaults: this.#o.runPodDefaults,
+      runEnv: this.#o.runEnv,
+    });
+    if (started.outcome === "conflict") {
+      // A Job with the run's name that is not ours: retry with backoff, never touch it.
+      draft.note(jobNameConflictEvent(started.jobName));
+      pass.backoff = true;
+      return;
+    }
+    draft.apply({ type: "RunStarted", run: started.run });
+    draft.note(
+      started.outcome === "created" ? runStartedEvent(namespace, started.run) : runAdoptedEvent(namespace, started.run),
+    );
+    pass.requeue.push(leases.renewalMs);
+  }
 
-    // 5. History: finished, recorded Jobs beyond the limits.
-    const prune = jobsToPrune(runs.recorded, {
+  /** Finished, recorded Jobs beyond the history limits are deleted (unrecorded and running ones never are). */
+  async #pruneHistory(pass: Pass, spec: RunResource["spec"], recorded: readonly V1Job[]): Promise<void> {
+    const prune = jobsToPrune(recorded, {
       successful: spec.successfulRunsHistoryLimit,
       failed: spec.failedRunsHistoryLimit,
     });
-    if (prune.length > 0) {
-      await this.#deleteJobs(namespace, prune);
-      draft.note(historyPrunedEvent(prune));
-    }
+    if (prune.length === 0) return;
+    await this.#deleteJobs(pass.namespace, prune);
+    pass.draft.note(historyPrunedEvent(prune));
+  }
 
-    await this.#commit(key, raw, meta, draft);
-    const positive = requeue.filter((ms) => ms > 0);
-    const result: ReconcileResult = {
-      ...(positive.length > 0 ? { requeueAfterMs: Math.min(...positive) } : {}),
-      ...(backoff ? { backoff } : {}),
-    };
+  /** Writes the status, emits its Events, and says when to come back. */
+  async #commitStatus(
+    pass: Pass,
+    jobs: ObservedJobs,
+    plan?: TriggerPlan,
+    problem?: DependencyProblem,
+  ): Promise<ReconcileResult> {
+    await this.#commit(pass.key, pass.raw, pass.meta, pass.draft);
+    const positive = pass.requeue.filter((ms) => ms > 0);
+    const result: ReconcileResult = {};
+    if (positive.length > 0) result.requeueAfterMs = Math.min(...positive);
+    if (pass.backoff) result.backoff = true;
     this.#o.log.debug(
       {
-        key,
-        generation: meta.generation,
-        running: running?.run.jobName,
-        due: plan.run?.trigger,
+        key: pass.key,
+        generation: pass.meta.generation,
+        running: jobs.running?.run.jobName,
+        due: plan?.run?.trigger,
         problem: problem?.reason,
-        recorded: draft.recorded.map((record) => record.jobName),
+        recorded: pass.draft.recorded.map((record) => record.jobName),
         ...result,
       },
       "reconciled",
@@ -487,11 +562,12 @@ export class Reconciler {
     return podsOfJob(job, live.items)[0] ?? cached;
   }
 
-  async #checkDependencies(
-    resource: RunResource,
-    draft: StatusDraft,
-    now: Date,
-  ): Promise<DependencyProblem | undefined> {
+  /**
+   * What the spec names: the credentials and CA bundle Secrets, and the marker cache claim (created from its template
+   * when missing). The first problem found, if any; the trigger plan decides what it means for Ready and runs.
+   */
+  async #checkDependencies(pass: Pass, resource: RunResource): Promise<DependencyProblem | undefined> {
+    const { draft, now } = pass;
     const { namespace } = resource.metadata;
     const s3 = resource.spec.datastore.s3;
     const credentials = s3.credentialsSecretRef
@@ -557,26 +633,14 @@ export class Reconciler {
   }
 
   async #release(key: string, leaseName: string): Promise<void> {
-    if (!this.#mayHold.has(key) && this.#checked.has(key)) return;
-    const waiters = await this.#o.leases.release(leaseName, key);
-    this.#mayHold.delete(key);
-    this.#renewed.delete(key);
-    this.#checked.add(key);
-    this.#o.leases.removeWaiter(leaseName, key);
-    for (const waiter of waiters) this.#o.enqueue(waiter);
+    for (const waiter of await this.#o.leases.release(key, leaseName)) this.#o.enqueue(waiter);
   }
 
   async #gone(key: string): Promise<void> {
     const [namespace, name] = splitKey(key);
     this.#o.metrics.forget(namespace, name);
     this.#written.delete(key);
-    const leaseName = this.#leaseOf.get(key);
-    if (leaseName !== undefined) {
-      this.#o.leases.removeWaiter(leaseName, key);
-      await this.#release(key, leaseName);
-    }
-    this.#leaseOf.delete(key);
-    this.#checked.delete(key);
+    for (const waiter of await this.#o.leases.forget(key)) this.#o.enqueue(waiter);
   }
 
   async #deleteJobs(namespace: string, names: readonly string[]): Promise<void> {
