@@ -34,7 +34,8 @@ export class MemoryBucket implements SweepObjects, MarkObjects, LockObjects {
   /** The keys of each DeleteObjects request that went out (after the guard passed). */
   readonly deleteRequests: string[][] = [];
   pageSize = 1000;
-  before: (op: Operation, key: string) => void | Promise<void> = () => {};
+  /** Runs ahead of every operation; `signal` is the listing's own, for a list. */
+  before: (op: Operation, key: string, signal?: AbortSignal) => void | Promise<void> = () => {};
   /** What one DeleteObjects request answers; the default deletes every key and names each as deleted. */
   answerDelete: (keys: readonly string[]) => DeleteBatchResult = (keys) => {
     for (const key of keys) this.objects.delete(key);
@@ -78,7 +79,7 @@ export class MemoryBucket implements SweepObjects, MarkObjects, LockObjects {
       for (const range of pending) {
         if (range.done) continue;
         options.signal?.throwIfAborted();
-        await this.#op("list", `${options.prefix}#${range.rangeIndex}`);
+        await this.#op("list", `${options.prefix}#${range.rangeIndex}`, options.signal);
         const page = range.keys.splice(0, this.pageSize);
         range.done = range.keys.length === 0;
         if (page.length === 0) continue;
@@ -138,9 +139,9 @@ export class MemoryBucket implements SweepObjects, MarkObjects, LockObjects {
     this.objects.delete(key);
   }
 
-  async #op(op: Operation, key: string): Promise<void> {
+  async #op(op: Operation, key: string, signal?: AbortSignal): Promise<void> {
     this.log.push(`${op} ${key}`);
-    await this.before(op, key);
+    await this.before(op, key, signal);
   }
 }
 
