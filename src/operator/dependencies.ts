@@ -2,6 +2,7 @@ import type { CoreV1Event, V1PersistentVolumeClaim, V1Pod, V1Secret } from "@kub
 import type { GarbageCollectionSpec } from "../api/spec.ts";
 import { toDate } from "../util/time.ts";
 import { CREDENTIAL_KEYS } from "./job-builder.ts";
+import { REASONS } from "./status.ts";
 
 /**
  * Whether what a spec names exists: the credentials Secret with its two keys, the CA bundle Secret with its key, the
@@ -11,14 +12,14 @@ import { CREDENTIAL_KEYS } from "./job-builder.ts";
 
 export interface DependencyProblem {
   /** CamelCase, used as the Ready condition's reason and the Event's reason. */
-  readonly reason:
-    | "SecretNotFound"
-    | "SecretKeyMissing"
-    | "CaBundleSecretNotFound"
-    | "CaBundleKeyMissing"
-    | "ClaimNotFound"
-    | "ClaimTerminating"
-    | "ClaimPending";
+  readonly reason: (typeof REASONS)[
+    | "secretNotFound"
+    | "secretKeyMissing"
+    | "caBundleSecretNotFound"
+    | "caBundleKeyMissing"
+    | "claimNotFound"
+    | "claimTerminating"
+    | "claimPending"];
   readonly message: string;
   /**
    * False for a problem a run may still resolve: a claim Pending while a run pod uses it may still bind. Ready stays
@@ -41,7 +42,7 @@ export function credentialsProblem(
   const { name } = ref;
   if (secret === undefined) {
     return {
-      reason: "SecretNotFound",
+      reason: REASONS.secretNotFound,
       blocksRun: true,
       message: `Secret ${namespace}/${name} (spec.datastore.s3.credentialsSecretRef) not found; create it with the keys ${CREDENTIAL_KEYS.accessKeyId} and ${CREDENTIAL_KEYS.secretAccessKey}`,
     };
@@ -49,7 +50,7 @@ export function credentialsProblem(
   const missing = [CREDENTIAL_KEYS.accessKeyId, CREDENTIAL_KEYS.secretAccessKey].filter((key) => !hasKey(secret, key));
   if (missing.length > 0) {
     return {
-      reason: "SecretKeyMissing",
+      reason: REASONS.secretKeyMissing,
       blocksRun: true,
       message: `Secret ${namespace}/${name} (spec.datastore.s3.credentialsSecretRef) has no key ${missing.join(" and no key ")}`,
     };
@@ -66,14 +67,14 @@ export function caBundleProblem(
   if (ref === undefined) return undefined;
   if (secret === undefined) {
     return {
-      reason: "CaBundleSecretNotFound",
+      reason: REASONS.caBundleSecretNotFound,
       blocksRun: true,
       message: `Secret ${namespace}/${ref.name} (spec.datastore.s3.caBundleSecretRef) not found`,
     };
   }
   if (!hasKey(secret, ref.key)) {
     return {
-      reason: "CaBundleKeyMissing",
+      reason: REASONS.caBundleKeyMissing,
       blocksRun: true,
       message: `Secret ${namespace}/${ref.name} (spec.datastore.s3.caBundleSecretRef) has no key ${ref.key}`,
     };
@@ -144,14 +145,14 @@ export function claimProblem(
   const field = fromTemplate ? "spec.markerCache.volumeClaimTemplate" : "spec.markerCache.claimName";
   if (claim === undefined) {
     return {
-      reason: "ClaimNotFound",
+      reason: REASONS.claimNotFound,
       message: `PersistentVolumeClaim ${namespace}/${claimName} (${field}) not found`,
       blocksRun: true,
     };
   }
   if (claim.metadata?.deletionTimestamp) {
     return {
-      reason: "ClaimTerminating",
+      reason: REASONS.claimTerminating,
       blocksRun: true,
       message: `PersistentVolumeClaim ${namespace}/${claimName} (${field}) is being deleted`,
     };
@@ -168,7 +169,7 @@ export function claimProblem(
         ? `is ${claim.status.phase} although the run pod ${pod} uses it`
         : `is ${claim.status.phase} and does not wait for a first consumer`;
     return {
-      reason: "ClaimPending",
+      reason: REASONS.claimPending,
       message:
         `PersistentVolumeClaim ${namespace}/${claimName} (${field}) ${why}: see the claim's Events ` +
         "(no matching volume, provisioner failing, StorageClass missing)",

@@ -23,6 +23,10 @@ import { rfc3339Seconds } from "../util/time.ts";
  * twice gives the same status (a restarted operator may observe a finished Job again).
  */
 
+/**
+ * The condition reasons chunkgc itself writes, in one table. Reasons Kubernetes gives (FailedCreate, Unschedulable,
+ * ImagePullBackOff, …) and the engine's run outcomes are passed on as they come and are not listed here.
+ */
 export const REASONS = {
   ready: "Ready",
   suspended: "Suspended",
@@ -41,6 +45,14 @@ export const REASONS = {
   engineLockBusy: "EngineLockBusy",
   /** A run whose Job was deleted before it finished (its result is lost). */
   jobDeleted: "JobDeleted",
+  // Ready False: what the spec names is missing or unusable (dependencies.ts).
+  secretNotFound: "SecretNotFound",
+  secretKeyMissing: "SecretKeyMissing",
+  caBundleSecretNotFound: "CaBundleSecretNotFound",
+  caBundleKeyMissing: "CaBundleKeyMissing",
+  claimNotFound: "ClaimNotFound",
+  claimTerminating: "ClaimTerminating",
+  claimPending: "ClaimPending",
 } as const;
 
 /** Consecutive failed runs after which Stalled turns True (a spec change or a success clears it). */

@@ -1,7 +1,7 @@
 import type { Condition, ConditionType, GarbageCollectionStatus, RunRecord } from "../../api/status.ts";
 import { rfc3339Seconds } from "../../util/time.ts";
 import type { RunInfo } from "../status.ts";
-import { findCondition } from "../status.ts";
+import { findCondition, REASONS } from "../status.ts";
 import type { EventNote } from "./events.ts";
 
 /**
@@ -112,7 +112,7 @@ export function blockedEvent(holder: string, datastoreKey: string): EventNote {
   };
 }
 
-export function invalidSpecEvent(message: string, reason = "InvalidSpec"): EventNote {
+export function invalidSpecEvent(message: string, reason: string = REASONS.invalidSpec): EventNote {
   return { type: "Warning", reason, action: "Validate", note: message };
 }
 

@@ -1,7 +1,7 @@
 import type { CoreV1Event, V1Job, V1Pod } from "@kubernetes/client-node";
 import { toDate } from "../../util/time.ts";
 import { ENGINE_CONTAINER_NAME } from "../job-builder.ts";
-import type { RunProgress } from "../status.ts";
+import { REASONS, type RunProgress } from "../status.ts";
 
 /**
  * How far an active run got, pure: from its Job, the Job's pods and the Job's Events. A run that cannot start (the
@@ -57,7 +57,7 @@ export function observeRun(job: V1Job, pods: readonly V1Pod[], events: readonly 
         ...(since ? { since } : {}),
       };
     }
-    return { phase: "Starting", reason: "RunStarting", message: "waiting for the Job to create the run pod" };
+    return { phase: "Starting", reason: REASONS.runStarting, message: "waiting for the Job to create the run pod" };
   }
   const podName = pod.metadata?.name ?? "";
   const podStart = toDate(pod.metadata?.creationTimestamp) ?? jobStart;
@@ -66,7 +66,7 @@ export function observeRun(job: V1Job, pods: readonly V1Pod[], events: readonly 
     const started = toDate(state.running?.startedAt ?? state.terminated?.startedAt);
     return {
       phase: "Running",
-      reason: "RunInProgress",
+      reason: REASONS.runInProgress,
       message: `the engine runs in pod ${podName}`,
       podName,
       ...(started ? { engineStartTime: started } : {}),
@@ -94,7 +94,7 @@ export function observeRun(job: V1Job, pods: readonly V1Pod[], events: readonly 
     };
   }
   const detail = waiting?.reason ? ` (${waiting.reason}${waiting.message ? `: ${waiting.message}` : ""})` : "";
-  return { phase: "Starting", reason: "RunStarting", message: `pod ${podName} is starting${detail}`, podName };
+  return { phase: "Starting", reason: REASONS.runStarting, message: `pod ${podName} is starting${detail}`, podName };
 }
 
 /** Whether a run that cannot start has waited long enough to be ended. */
