@@ -51,16 +51,14 @@ export function chunkTime(markedTime: number, lastModifiedSeconds: number): numb
 }
 
 /**
- * A `.bad` copy stays fresh only while an index references its digest and no good copy exists (PBS keeps it as the
- * last evidence of the data); otherwise it ages from its upload like any unreferenced chunk.
+ * A `.bad` copy without a good copy is the last evidence of its data: it takes the chunk's time (marked in this run,
+ * its last mark in the marker cache, or its upload), as PBS's marker touch moves the `.bad` file's atime when the
+ * good file is missing. The marker cache matters: a run that no longer sees the index (a pruned dedup base of a
+ * running backup, known to an earlier run only) must not age the copy from its upload. With a good copy listed the
+ * `.bad` copy is redundant and ages from its upload like any unreferenced chunk.
  */
-export function badChunkTime(
-  referencedThisRun: boolean,
-  goodCopyExists: boolean,
-  phase1Start: number,
-  lastModifiedSeconds: number,
-): number {
-  return referencedThisRun && !goodCopyExists ? Math.max(phase1Start, lastModifiedSeconds) : lastModifiedSeconds;
+export function badChunkTime(markedTime: number, goodCopyExists: boolean, lastModifiedSeconds: number): number {
+  return goodCopyExists ? lastModifiedSeconds : chunkTime(markedTime, lastModifiedSeconds);
 }
 
 /** Adds a kept chunk to the counters the way PBS does; removals are counted only once S3 confirmed them. */

@@ -95,7 +95,7 @@ const UNEXPECTED_SAMPLE = 20;
 
 /** What one listed object under `.chunks/` is and what to do with it; pure but for the table lookup. */
 export function classifyListedChunk(
-  sweeper: Pick<Sweeper, "table" | "cutoff" | "phase1Start">,
+  sweeper: Pick<Sweeper, "table" | "cutoff">,
   digestHex: string,
   bad: boolean,
   goodCopyExists: boolean,
@@ -105,7 +105,7 @@ export function classifyListedChunk(
 ): { decision: ChunkDecision; markedTime: number } {
   const markedTime = flagSeen ? sweeper.table.seenTimeOfHex(digestHex) : sweeper.table.timeOfHex(digestHex);
   const time = bad
-    ? badChunkTime(markedTime >= sweeper.phase1Start, goodCopyExists, sweeper.phase1Start, lastModifiedSeconds)
+    ? badChunkTime(markedTime, goodCopyExists, lastModifiedSeconds)
     : chunkTime(markedTime, lastModifiedSeconds);
   return { decision: decide(time, sweeper.cutoff), markedTime };
 }

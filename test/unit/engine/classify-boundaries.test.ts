@@ -55,12 +55,12 @@ describe("time edges", () => {
     assert.equal(chunkTime(501, 500), 501);
     assert.equal(chunkTime(499, 500), 500);
   });
-  test("a referenced .bad copy without good copy takes the later of the phase-1 start and its upload", () => {
-    assert.equal(badChunkTime(true, false, 9_000, 9_500), 9_500);
-    assert.equal(badChunkTime(true, false, 9_000, 100), 9_000);
+  test("a .bad copy without good copy takes the later of its mark and its upload", () => {
+    assert.equal(badChunkTime(9_000, false, 9_500), 9_500);
+    assert.equal(badChunkTime(9_000, false, 100), 9_000);
   });
-  test("an unreferenced .bad copy ages from its upload even with a good copy", () => {
-    assert.equal(badChunkTime(false, true, 9_000, 100), 100);
+  test("a .bad copy with a good copy ages from its upload, however recent its mark", () => {
+    assert.equal(badChunkTime(9_000, true, 100), 100);
   });
 });
 

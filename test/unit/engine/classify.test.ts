@@ -97,10 +97,11 @@ describe("chunk times", () => {
     assert.equal(chunkTime(0, 500), 500);
     assert.equal(chunkTime(900, 500), 900);
   });
-  test("a .bad copy is fresh only while referenced and without a good copy", () => {
-    assert.equal(badChunkTime(true, false, 9000, 100), 9000);
-    assert.equal(badChunkTime(true, true, 9000, 100), 100);
-    assert.equal(badChunkTime(false, false, 9000, 100), 100);
+  test("a .bad copy without a good copy keeps its data's time: this run's mark, the marker cache's, or its upload", () => {
+    assert.equal(badChunkTime(9000, false, 100), 9000, "marked in this run");
+    assert.equal(badChunkTime(5000, false, 100), 5000, "last marked in an earlier run (marker cache)");
+    assert.equal(badChunkTime(0, false, 100), 100, "never marked: its upload");
+    assert.equal(badChunkTime(9000, true, 100), 100, "a good copy is listed: the .bad copy ages from its upload");
   });
 });
 
