@@ -58,11 +58,9 @@ export function planTrigger(input: TriggerInput): TriggerPlan {
       schedule,
       now: input.now,
       creationTime: input.creationTime,
-      ...(lastScheduleTime ? { lastScheduleTime } : {}),
-      ...(lastSkippedSlotTime ? { lastSkippedSlotTime } : {}),
-      ...(input.startingDeadlineSeconds !== undefined
-        ? { startingDeadlineSeconds: input.startingDeadlineSeconds }
-        : {}),
+      lastScheduleTime,
+      lastSkippedSlotTime,
+      startingDeadlineSeconds: input.startingDeadlineSeconds,
     });
     plan.nextScheduleTime = schedulePlan.nextSlot;
     if (schedulePlan.skippedSlots > 0 && schedulePlan.latestSkippedSlot !== undefined) {
@@ -82,6 +80,7 @@ export function planTrigger(input: TriggerInput): TriggerPlan {
     plan.run = {
       trigger: "RunRequest",
       runRequest: request,
+      // An output compared as a whole: no undefined key.
       ...(previous !== undefined ? { previousRunRequest: previous } : {}),
     };
   } else if (schedule === undefined && !generationRunDone(input)) {

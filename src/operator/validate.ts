@@ -73,7 +73,7 @@ export function validateSpec(meta: GarbageCollectionMeta, rawSpec: unknown): Spe
     resource: {
       meta,
       spec,
-      ...(schedule ? { schedule } : {}),
+      schedule,
       leaseName,
       datastoreHash: datastoreHash(spec.datastore.s3),
       datastoreKey: datastoreKey(spec.datastore.s3),

@@ -39,7 +39,7 @@ export function decideAdmission(input: AdmissionInput): Admission {
     lease: input.lease,
     self: input.self,
     now: input.now,
-    ...(input.holderGone ? { holderGone: input.holderGone } : {}),
+    holderGone: input.holderGone,
   });
   if (decision.action === "wait") return { admitted: false, holder: decision.holder, reason: "Lease" };
   return { admitted: true, decision };
@@ -164,7 +164,7 @@ export class DatastoreLeases {
       self: request.self,
       now,
       otherActiveRuns: request.otherActiveRuns,
-      ...(request.holderGone ? { holderGone: request.holderGone } : {}),
+      holderGone: request.holderGone,
     });
     if (!admission.admitted) return admission;
     const held = heldLeaseSpec(view, admission.decision, request.self, now, leaseDurationSeconds);
