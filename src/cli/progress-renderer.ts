@@ -30,13 +30,16 @@ export function formatEta(seconds: number): string {
 
 const UNIT: Readonly<Record<string, string>> = { mark: "indexes", sweep: "chunk keys" };
 
-/** The live line: `sweep  412 000 chunk keys  28 403/s  62%  ETA 0:14` (percent and ETA with a known total). */
+/**
+ * The live line: `sweep  412 000 / ~660 000 chunk keys  28 403/s  62%  ETA 0:14` (percent and ETA with a known or
+ * estimated total; `~` marks an estimate).
+ */
 export function formatProgressLine(snapshot: ProgressSnapshot): string {
   const count = (value: number) => value.toLocaleString("en-US").replaceAll(",", " ");
   const unit = UNIT[snapshot.phase] ?? "objects";
   const parts = [
     snapshot.phase.padEnd(5),
-    `${count(snapshot.done)}${snapshot.total !== undefined ? ` / ${count(snapshot.total)}` : ""} ${unit}`,
+    `${count(snapshot.done)}${snapshot.total !== undefined ? ` / ${snapshot.estimated ? "~" : ""}${count(snapshot.total)}` : ""} ${unit}`,
     `${count(snapshot.ratePerSecond)}/s`,
   ];
   if (snapshot.percent !== undefined) parts.push(`${snapshot.percent}%`);

@@ -10,6 +10,8 @@ export interface ProgressSnapshot {
   /** Objects done: index files in the mark phase, listed chunk keys in the sweep. */
   readonly done: number;
   readonly total?: number;
+  /** The total is an estimate (the sweep's: the chunks the mark phase expects to be listed), not a count. */
+  readonly estimated?: boolean;
   readonly percent?: number;
   readonly ratePerSecond: number;
   readonly etaSeconds?: number;
@@ -36,11 +38,13 @@ export class Progress {
   private readonly phase: string;
   private readonly everyMs: number;
   total: number | undefined;
+  private readonly estimated: boolean;
 
-  constructor(log: Logger, phase: string, options: { total?: number; everyMs?: number } = {}) {
+  constructor(log: Logger, phase: string, options: { total?: number; estimated?: boolean; everyMs?: number } = {}) {
     this.log = log;
     this.phase = phase;
     this.total = options.total;
+    this.estimated = options.estimated ?? false;
     this.everyMs = options.everyMs ?? 5000;
   }
 
@@ -69,8 +73,20 @@ export class Progress {
   }
 
   snapshot(now = Date.now(), finished = false): ProgressSnapshot {
-    return progressSnapshot(this.phase, this.done, this.total, now - this.started, finished);
+    return progressSnapshot(this.phase, this.done, this.total, now - this.started, finished, this.estimated);
   }
+}
+
+/** A percent an estimate may not claim: a phase whose count reached its estimate is not done until it says so. */
+const ESTIMATED_PERCENT_CAP = 99;
+
+/**
+ * The sweep's expected total: every chunk the mark table holds (marked by this run or carried in the marker cache)
+ * should be listed once; garbage comes on top, so the estimate is low by the garbage share (PBS datastores keep it to
+ * a few percent). Undefined with an empty table: nothing to go by.
+ */
+export function sweepTotalEstimate(tableEntries: number): number | undefined {
+  return tableEntries > 0 ? tableEntries : undefined;
 }
 
 /** The figures of a phase after `elapsedMs`: rate, percent and ETA (the latter two only with a known total). */
@@ -80,18 +96,23 @@ export function progressSnapshot(
   total: number | undefined,
   elapsedMs: number,
   finished: boolean,
+  estimated = false,
 ): ProgressSnapshot {
   const seconds = Math.max(0.001, elapsedMs / 1000);
   const rate = Math.round(done / seconds);
-  const remaining = total !== undefined ? Math.max(0, total - done) : undefined;
+  // An estimate the count has passed (more garbage than expected) moves up with the count; at the end it is the count.
+  const shown = total === undefined ? undefined : estimated && (finished || done > total) ? done : total;
+  const remaining = shown !== undefined ? Math.max(0, shown - done) : undefined;
+  let percent = shown === undefined ? undefined : shown > 0 ? Math.min(100, Math.floor((done * 100) / shown)) : 100;
+  if (percent !== undefined && estimated && !finished) percent = Math.min(ESTIMATED_PERCENT_CAP, percent);
+  // Past its estimate a phase has no ETA: the rest is unknown, not zero.
+  const knowsRest = remaining !== undefined && rate > 0 && !(estimated && remaining === 0 && !finished);
   return {
     phase,
     done,
-    ...(total !== undefined
-      ? { total, percent: total > 0 ? Math.min(100, Math.floor((done * 100) / total)) : 100 }
-      : {}),
+    ...(shown !== undefined ? { total: shown, ...(estimated ? { estimated: true } : {}), percent } : {}),
     ratePerSecond: rate,
-    ...(remaining !== undefined && rate > 0 ? { etaSeconds: Math.round(remaining / rate) } : {}),
+    ...(knowsRest ? { etaSeconds: Math.round(remaining / rate) } : {}),
     elapsedSeconds: Math.round(seconds),
     finished,
   };

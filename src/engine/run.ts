@@ -29,7 +29,7 @@ import {
   FutureNowError,
   futureNowRefusal,
 } from "./options.ts";
-import { Progress } from "./progress.ts";
+import { Progress, sweepTotalEstimate } from "./progress.ts";
 import { estimateCost, type GcReport } from "./report.ts";
 import { type Sweeper, sweepChunks } from "./sweep.ts";
 import { analyzeWriters, dedupBases, type KnownSnapshot, type WriterAnalysis } from "./writers.ts";
@@ -389,7 +389,8 @@ async function sweepPhase(state: RunState, marked: Marked): Promise<void> {
   const lock = state.lock!;
   const deletionsAllowed = !options.dryRun && !(state.inUseHost && !options.acknowledgeInUse);
   const sweepStarted = Date.now();
-  const sweepProgress = new Progress(log, "sweep");
+  const expected = sweepTotalEstimate(table.size);
+  const sweepProgress = new Progress(log, "sweep", expected === undefined ? {} : { total: expected, estimated: true });
   const sweeper: Sweeper = {
     s3,
     store: options.store,
