@@ -169,6 +169,12 @@ export const PRINTER_COLUMNS = [
     jsonPath: ".status.activeRun.phase",
     description: "The run in progress: Starting, Running or CannotStart.",
   },
+  {
+    name: "Progress",
+    type: "string",
+    jsonPath: ".status.activeRun.progress.text",
+    description: "The running engine's latest progress: phase, percent, ETA.",
+  },
   { name: "Schedule", type: "string", jsonPath: ".spec.schedule", description: "Cron schedule." },
   { name: "Suspended", type: "boolean", jsonPath: ".spec.suspend", description: "Whether runs are suspended." },
   { name: "Last Run", type: "date", jsonPath: ".status.lastRun.completionTime", description: "Latest run finish." },

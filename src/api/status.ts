@@ -88,10 +88,29 @@ export const ActiveRunPhaseSchema = z
   );
 export type ActiveRunPhase = z.infer<typeof ActiveRunPhaseSchema>;
 
+export const EngineProgressSchema = z
+  .object({
+    phase: z.string().min(1).max(32).describe("The engine's phase: mark (index files) or sweep (chunk keys)."),
+    done: count("Objects done in the phase: index files in mark, listed chunk keys in sweep."),
+    total: count("Objects the phase has in all (sweep: an estimate, see estimated).").optional(),
+    estimated: z.boolean().optional().describe("The total is an estimate (the chunks the mark phase expects)."),
+    percent: z.int().min(0).max(100).optional().describe("done / total in percent (never 100 from an estimate)."),
+    ratePerSecond: count("Objects per second in the phase so far."),
+    etaSeconds: count("Seconds the phase still needs at its rate so far.").optional(),
+    text: z
+      .string()
+      .max(128)
+      .describe('The progress in a few words, as `kubectl get` shows it ("sweep 62% ETA 0:14").'),
+    loggedAt: time("When the engine logged this progress."),
+  })
+  .describe("The latest progress the engine logged (read from the run pod's log), while the engine runs.");
+export type EngineProgress = z.infer<typeof EngineProgressSchema>;
+
 export const ActiveRunSchema = z
   .object({
     ...runIdentityFields,
     phase: ActiveRunPhaseSchema.optional(),
+    progress: EngineProgressSchema.optional(),
     podName: z.string().max(253).optional().describe("The run pod, once it exists."),
     engineStartTime: time("When the engine container started.").optional(),
     message: z

@@ -5,6 +5,7 @@ import type {
   Condition,
   ConditionStatus,
   ConditionType,
+  EngineProgress,
   GarbageCollectionStatus,
   RunHistoryEntry,
   RunOutcome,
@@ -93,6 +94,8 @@ export type StatusEvent =
   | { type: "RunStarted"; run: RunInfo }
   /** What the active run's Job and pod show (starting, running, or why it cannot start). */
   | { type: "RunProgress"; jobName: string; progress: RunProgress }
+  /** The running engine's latest logged progress (see run-progress-log.ts). */
+  | { type: "EngineProgress"; jobName: string; progress: EngineProgress }
   /** The Job finished and its termination message held a valid result. */
   | { type: "RunFinished"; run: RunInfo; completionTime: Date; result: RunResult }
   /** The Job failed without a valid result (ResultMalformed, DeadlineExceeded, BackoffLimitExceeded, JobDeleted, …). */
@@ -490,6 +493,13 @@ export function reduceStatus(
       status.activeRun = next;
       const text = `${active.jobName}: ${progress.message}`;
       return condition(status, "Running", "True", progress.reason, text, context);
+    }
+    case "EngineProgress": {
+      const active = status.activeRun;
+      // Only the run it was read for, and only while that run's engine runs.
+      if (active === undefined || active.jobName !== event.jobName || active.phase !== "Running") return status;
+      status.activeRun = { ...active, progress: event.progress };
+      return status;
     }
     case "RunFinished": {
       if (isRecorded(status, event.run.jobName)) return status;

@@ -118,6 +118,10 @@ created); record events.k8s.io Events (create, patch for a series).
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["list", "watch"]
+# The tail of a running engine's log: its latest progress line goes into status.activeRun.progress.
+- apiGroups: [""]
+  resources: ["pods/log"]
+  verbs: ["get"]
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]

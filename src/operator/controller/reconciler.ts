@@ -63,6 +63,7 @@ import {
   serviceAccountCreatedEvent,
   slotsSkippedEvent,
 } from "./decision-events.ts";
+import { EngineProgressReader } from "./engine-progress.ts";
 import type { EventNote, EventRecorder } from "./events.ts";
 import type { OperatorMetrics } from "./metrics.ts";
 import { observeRun, startTimedOut } from "./run-progress.ts";
@@ -206,8 +207,12 @@ export class Reconciler {
   /** Status patch responses newer than the informer's copy (which lags behind our own writes). */
   readonly #written = new Map<string, { basedOn: string | undefined; object: GarbageCollectionObject }>();
 
+  /** The running engine's progress, from its pod's log. */
+  readonly #engineProgress: EngineProgressReader;
+
   constructor(options: ReconcilerOptions) {
     this.#o = options;
+    this.#engineProgress = new EngineProgressReader(options.clients.core, options.log);
   }
 
   /**
@@ -276,6 +281,8 @@ export class Reconciler {
       draft.note(runAdoptedEvent(namespace, running.run));
     }
     if (running && (await this.#followRun(namespace, running, draft, now)) === "ended") running = undefined;
+    // Back in time to read the engine's next progress line.
+    if (running) pass.requeue.push(this.#engineProgress.intervalMs);
     return { owned: jobs.owned, recorded: runs.recorded, running };
   }
 
@@ -510,6 +517,10 @@ export class Reconciler {
     const events = pods.length === 0 && age >= 5_000 ? await this.#jobEvents(namespace, job) : [];
     const observation = observeRun(job, pods, events);
     draft.apply({ type: "RunProgress", jobName: run.jobName, progress: observation });
+    if (observation.phase === "Running" && observation.podName !== undefined) {
+      const progress = await this.#engineProgress.read(namespace, observation.podName, now);
+      if (progress) draft.apply({ type: "EngineProgress", jobName: run.jobName, progress });
+    }
     if (observation.phase === "CannotStart" && draft.changed("Running")) {
       draft.note(runCannotStartEvent(namespace, run.jobName, observation.reason, observation.message));
     }

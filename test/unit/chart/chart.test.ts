@@ -35,6 +35,7 @@ const OPERATOR_RIGHTS = [
   ...triples("chunkgc.io", "garbagecollections/status", ["patch"]),
   ...triples("batch", "jobs", ["create", "get", "list", "watch", "delete"]),
   ...triples("", "pods", ["list", "watch"]),
+  ...triples("", "pods/log", ["get"]),
   ...triples("", "secrets", ["get", "list", "watch"]),
   ...triples("", "persistentvolumeclaims", ["get", "create", "list", "watch"]),
   ...triples("", "events", ["list"]),
