@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { S3Context } from "../../../src/s3/index.ts";
-import { expectedOutcome } from "../../../src/seed/index.ts";
 import {
   allKeys,
   freshBucketContext,
@@ -18,6 +17,7 @@ import {
 } from "../../support/engine.ts";
 import { type Fault, type FaultRules, startFaultProxy } from "../../support/fault-proxy.ts";
 import { s3TestServers } from "../../support/s3-servers.ts";
+import { expectationAt, expectationBetweenWaves } from "./shared-setup.ts";
 
 const servers = await s3TestServers();
 const GRACE = 300;
@@ -40,13 +40,7 @@ for (const server of servers) {
     });
     after(() => s3.close());
 
-    const expectationAt = (now: Date) =>
-      expectedOutcome(seeded.plan, {
-        nowSeconds: Math.floor(now.getTime() / 1000),
-        graceSeconds: GRACE,
-        maxBackupDurationSeconds: 48 * 3600,
-        waves: seeded.report.waves,
-      });
+    const expectationFor = (now: Date) => expectationAt(seeded, now, GRACE);
 
     test("SlowDown, resets and 500s on every kind of request: retried, and the counters still equal the oracle", async () => {
       // Deterministic: every second request of each kind gets a fault, cycling SlowDown → reset → 500, so every run
@@ -80,7 +74,7 @@ for (const server of servers) {
           }
         }
         assert.equal(report.result, "succeeded", report.message);
-        const expected = expectationAt(now);
+        const expected = expectationFor(now);
         assert.deepEqual(report.counters, expected.counters);
         const remaining = await allKeys(s3, "s/");
         for (const key of expected.keptKeys) assert.ok(remaining.has(key), `${key} must survive`);
@@ -103,13 +97,7 @@ for (const server of servers) {
         junkKeys: false,
         neighbourStore: false,
       });
-      const now = nowBetweenWaves(own.report, GRACE);
-      const expected = expectedOutcome(own.plan, {
-        nowSeconds: Math.floor(now.getTime() / 1000),
-        graceSeconds: GRACE,
-        maxBackupDurationSeconds: 48 * 3600,
-        waves: own.report.waves,
-      });
+      const { now, expected } = expectationBetweenWaves(own, GRACE);
       const failing = new Set([...expected.removedKeys].filter((key) => !key.endsWith(".bad")).slice(0, 3));
       const proxy = await startFaultProxy(server.endpoint, { failDeleteKeys: (key) => failing.has(key) });
       try {

@@ -3,23 +3,19 @@
  * then run again. Nothing referenced may be lost, the stale lock blocks until its lease expires, then is taken over.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { describe, test } from "node:test";
 import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { DatastoreLock, LockBusyError } from "../../../src/engine/lock.ts";
-import { expectedOutcome } from "../../../src/seed/index.ts";
-import { allKeys, freshBucketContext, nowBetweenWaves, runEngine, seed, tempCacheDir } from "../../support/engine.ts";
+import { allKeys, freshBucketContext, runEngine, seed, tempCacheDir } from "../../support/engine.ts";
 import { eventually } from "../../support/eventually.ts";
 import { s3TestServers } from "../../support/s3-servers.ts";
+import { engineChildEnv, exitOf, expectationBetweenWaves } from "./shared-setup.ts";
 
 const servers = await s3TestServers();
 const CLI = fileURLToPath(new URL("../../../src/cli/main.ts", import.meta.url));
 const GRACE = 300;
-
-function exitOf(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => child.on("exit", (code) => resolve(code)));
-}
 
 for (const server of servers) {
   describe(`datastore lock on ${server.name}`, () => {
@@ -98,13 +94,7 @@ for (const server of servers) {
           snapshots: 6,
           groups: 2,
         });
-        const now = nowBetweenWaves(seeded.report, GRACE);
-        const expected = expectedOutcome(seeded.plan, {
-          nowSeconds: Math.floor(now.getTime() / 1000),
-          graceSeconds: GRACE,
-          maxBackupDurationSeconds: 48 * 3600,
-          waves: seeded.report.waves,
-        });
+        const { now, expected } = expectationBetweenWaves(seeded, GRACE);
         const before = await allKeys(s3, "s/.chunks/");
         const cacheDir = tempCacheDir("crash");
         // A completed run first (at the wall clock: nothing is old enough to go): it leaves a marker cache.
@@ -141,12 +131,7 @@ for (const server of servers) {
             "10",
           ],
           {
-            env: {
-              ...process.env,
-              AWS_ACCESS_KEY_ID: server.accessKeyId,
-              AWS_SECRET_ACCESS_KEY: server.secretAccessKey,
-              CHUNKGC_LOG_LEVEL: "warn",
-            },
+            env: engineChildEnv(server),
             stdio: ["ignore", "ignore", "inherit"],
           },
         );

@@ -10,11 +10,12 @@ import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { DatastoreLock, LockLostError, type LockRecord, lockKey, lockPrefix } from "../../../src/engine/lock.ts";
 import { createS3Context, listObjects, putObject, type S3Context } from "../../../src/s3/index.ts";
-import { allKeys, freshBucketContext, runEngine, tempCacheDir } from "../../support/engine.ts";
+import { allKeys, freshBucketContext, tempCacheDir } from "../../support/engine.ts";
 import { eventually } from "../../support/eventually.ts";
 import { type FaultRules, startFaultProxy } from "../../support/fault-proxy.ts";
 import { putChunks } from "../../support/handmade-store.ts";
 import { s3TestServers } from "../../support/s3-servers.ts";
+import { engineChildEnv, exitOf, runChangedBeforeSecondRound } from "./shared-setup.ts";
 
 const servers = await s3TestServers();
 const CLI = fileURLToPath(new URL("../../../src/cli/main.ts", import.meta.url));
@@ -49,49 +50,23 @@ async function takeOver(s3: S3Context, store: string): Promise<number> {
   return generation;
 }
 
-function exitOf(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => child.on("exit", (code) => resolve(code)));
-}
-
 for (const server of servers) {
   describe(`lock loss on ${server.name}`, () => {
     test("a lock taken over by another process mid-sweep: no DeleteObjects is sent afterwards", async () => {
       const s3 = await freshBucketContext(server, "takeover");
       const proxy = await startFaultProxy(server.endpoint);
       try {
-        const upload = nowSeconds();
-        const garbage = await putChunks(s3, "s", "garbage", 40);
-        let rounds = 0;
-        let takenOverAt = Number.POSITIVE_INFINITY;
-        const report = await runEngine(
+        const { report, rounds, garbage, deletesBefore, deletesAfter } = await runChangedBeforeSecondRound(
           s3,
-          { ...server, endpoint: proxy.endpoint },
-          {
-            store: "s",
-            cacheDir: tempCacheDir("takeover"),
-            now: new Date((upload + 30 * HOUR) * 1000),
-            // 16 key ranges listed two at a time, a round every 5 candidates: several rounds, one after another.
-            roundSize: 5,
-            deleteBatchSize: 5,
-            listConcurrency: 2,
-          },
-          {
-            beforeRecheck: async () => {
-              rounds += 1;
-              if (rounds !== 2) return;
-              await takeOver(s3, "s");
-              takenOverAt = Date.now();
-            },
-          },
+          server,
+          proxy,
+          "takeover",
+          () => takeOver(s3, "s"),
         );
         assert.equal(rounds, 2, "the round after the takeover was the last");
-        const deletes = proxy.log.filter((entry) => entry.kind === "deleteObjects");
-        assert.ok(
-          deletes.some((entry) => entry.arrivedMs < takenOverAt),
-          "rounds before the takeover deleted",
-        );
+        assert.ok(deletesBefore.length > 0, "rounds before the takeover deleted");
         assert.deepEqual(
-          deletes.filter((entry) => entry.arrivedMs >= takenOverAt).map((entry) => entry.seq),
+          deletesAfter.map((entry) => entry.seq),
           [],
           "no DeleteObjects after the takeover",
         );
@@ -205,12 +180,7 @@ for (const server of servers) {
             ...["--delete-round-size", "120", "--list-concurrency", "1"],
           ],
           {
-            env: {
-              ...process.env,
-              AWS_ACCESS_KEY_ID: server.accessKeyId,
-              AWS_SECRET_ACCESS_KEY: server.secretAccessKey,
-              CHUNKGC_LOG_LEVEL: "warn",
-            },
+            env: engineChildEnv(server),
             stdio: ["ignore", "ignore", "ignore"],
           },
         );

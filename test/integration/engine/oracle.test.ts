@@ -6,18 +6,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { S3Context } from "../../../src/s3/index.ts";
-import { expectedOutcome } from "../../../src/seed/index.ts";
 import { junkKeys, neighbourKeys } from "../../../src/seed/objects.ts";
-import {
-  allKeys,
-  freshBucketContext,
-  nowBetweenWaves,
-  runEngine,
-  type Seeded,
-  seed,
-  tempCacheDir,
-} from "../../support/engine.ts";
+import { allKeys, freshBucketContext, runEngine, type Seeded, seed, tempCacheDir } from "../../support/engine.ts";
 import { s3TestServers } from "../../support/s3-servers.ts";
+import { expectationAt, expectationBetweenWaves } from "./shared-setup.ts";
 
 const GRACE = 300;
 const MAX_BACKUP = 48 * 3600;
@@ -52,13 +44,7 @@ for (const server of servers) {
     after(() => s3.close());
 
     test("a dry run counts exactly what the oracle expects and deletes nothing", async () => {
-      const now = nowBetweenWaves(seeded.report, GRACE);
-      const expected = expectedOutcome(seeded.plan, {
-        nowSeconds: Math.floor(now.getTime() / 1000),
-        graceSeconds: GRACE,
-        maxBackupDurationSeconds: MAX_BACKUP,
-        waves: seeded.report.waves,
-      });
+      const { now, expected } = expectationBetweenWaves(seeded, GRACE, MAX_BACKUP);
       const before = await allKeys(s3);
       const report = await runEngine(s3, server, {
         store: "store1",
@@ -78,13 +64,7 @@ for (const server of servers) {
     });
 
     test("a real run removes exactly the oracle's keys; a second run removes nothing and downloads no index", async () => {
-      const now = nowBetweenWaves(seeded.report, GRACE);
-      const expected = expectedOutcome(seeded.plan, {
-        nowSeconds: Math.floor(now.getTime() / 1000),
-        graceSeconds: GRACE,
-        maxBackupDurationSeconds: MAX_BACKUP,
-        waves: seeded.report.waves,
-      });
+      const { now, expected } = expectationBetweenWaves(seeded, GRACE, MAX_BACKUP);
       const cacheDir = tempCacheDir("real");
       const before = await allKeys(s3);
       const first = await runEngine(s3, server, { store: "store1", cacheDir, graceSeconds: GRACE, now });
@@ -144,12 +124,7 @@ for (const server of servers) {
         });
         // A day and an hour later: the backup still runs (max 48 h) and started before the grace cutoff.
         const now = new Date((startedAt + 25 * 3600) * 1000);
-        const expected = expectedOutcome(seeded.plan, {
-          nowSeconds: Math.floor(now.getTime() / 1000),
-          graceSeconds: 24 * 3600 + 300,
-          maxBackupDurationSeconds: MAX_BACKUP,
-          waves: seeded.report.waves,
-        });
+        const expected = expectationAt(seeded, now, 24 * 3600 + 300, MAX_BACKUP);
         const report = await runEngine(s3, server, { store: "ds", cacheDir: tempCacheDir("running"), now });
         assert.equal(report.result, "succeeded", report.message);
         assert.deepEqual(report.counters, expected.counters);

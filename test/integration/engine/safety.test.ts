@@ -10,11 +10,11 @@ import { describe, test } from "node:test";
 import { inUseKey } from "../../../src/datastore/index.ts";
 import { MARKER_CACHE_FILE } from "../../../src/engine/marker-cache.ts";
 import { getObjectBytes, putObject } from "../../../src/s3/index.ts";
-import { expectedOutcome } from "../../../src/seed/index.ts";
-import { allKeys, freshBucketContext, nowBetweenWaves, runEngine, seed, tempCacheDir } from "../../support/engine.ts";
+import { allKeys, freshBucketContext, runEngine, seed, tempCacheDir } from "../../support/engine.ts";
 import { startFaultProxy } from "../../support/fault-proxy.ts";
 import { deleteKeys, type HandmadeChunk, putChunks, putSnapshot, snapshotRef } from "../../support/handmade-store.ts";
 import { s3TestServers } from "../../support/s3-servers.ts";
+import { expectationBetweenWaves, runChangedBeforeSecondRound } from "./shared-setup.ts";
 
 const servers = await s3TestServers();
 
@@ -162,13 +162,7 @@ for (const server of servers) {
           groups: 2,
         });
         await putObject(s3, inUseKey("s"), JSON.stringify({ hostname: "pbs-node-1" }));
-        const now = nowBetweenWaves(seeded.report, GRACE);
-        const expected = expectedOutcome(seeded.plan, {
-          nowSeconds: Math.floor(now.getTime() / 1000),
-          graceSeconds: GRACE,
-          maxBackupDurationSeconds: 48 * HOUR,
-          waves: seeded.report.waves,
-        });
+        const { now, expected } = expectationBetweenWaves(seeded, GRACE);
         const before = await allKeys(s3);
         const refused = await runEngine(s3, server, {
           store: "s",
@@ -234,37 +228,16 @@ for (const server of servers) {
       const s3 = await freshBucketContext(server, "inusemid");
       const proxy = await startFaultProxy(server.endpoint);
       try {
-        const upload = nowSeconds();
-        const garbage = await putChunks(s3, "s", "garbage", 40);
-        let rounds = 0;
-        let attachedAt = Number.POSITIVE_INFINITY;
-        const report = await runEngine(
+        const { report, rounds, garbage, deletesBefore, deletesAfter } = await runChangedBeforeSecondRound(
           s3,
-          { ...server, endpoint: proxy.endpoint },
-          {
-            store: "s",
-            cacheDir: tempCacheDir("inusemid"),
-            now: new Date((upload + 30 * HOUR) * 1000),
-            roundSize: 5,
-            deleteBatchSize: 5,
-            listConcurrency: 2,
-          },
-          {
-            beforeRecheck: async () => {
-              rounds += 1;
-              if (rounds !== 2) return;
-              await putObject(s3, inUseKey("s"), JSON.stringify({ hostname: "pbs-late" }));
-              attachedAt = Date.now();
-            },
-          },
+          server,
+          proxy,
+          "inusemid",
+          () => putObject(s3, inUseKey("s"), JSON.stringify({ hostname: "pbs-late" })),
         );
         assert.ok(rounds >= 3, `several rounds (${rounds})`);
-        const deletes = proxy.log.filter((entry) => entry.kind === "deleteObjects");
-        assert.ok(
-          deletes.some((entry) => entry.arrivedMs < attachedAt),
-          "the first round deleted",
-        );
-        assert.equal(deletes.filter((entry) => entry.arrivedMs >= attachedAt).length, 0, "nothing after attaching");
+        assert.ok(deletesBefore.length > 0, "the first round deleted");
+        assert.equal(deletesAfter.length, 0, "nothing after attaching");
         assert.equal(report.result, "aborted", report.message);
         assert.match(report.message ?? "", /pbs-late/);
         assert.deepEqual(report.inUse, { host: "pbs-late", acknowledged: false });
