@@ -691,14 +691,14 @@ export class Reconciler {
         throw new StatusPatchError(key, describeApiError(error));
       }
     }
-    const regarding = { namespace, name, uid: meta.uid, ...(resourceVersion ? { resourceVersion } : {}) };
+    const regarding = { namespace, name, uid: meta.uid, resourceVersion };
     for (const note of draft.notes) await this.#o.recorder.record(regarding, note);
     for (const record of draft.recorded) this.#o.metrics.recordRun(namespace, name, record);
     if (next) {
       const created = toDate(meta.creationTimestamp);
       this.#o.metrics.observeStatus(namespace, name, {
         status: next,
-        ...(created ? { creationTimestamp: created.toISOString() } : {}),
+        creationTimestamp: created?.toISOString(),
       });
     }
   }
