@@ -29,7 +29,7 @@ export interface ContentScan {
 /** Lists `<store>/.cnt/` once: every index (wherever it sits) and every snapshot directory with its state. */
 export async function scanContent(s3: S3Context, store: string, signal?: AbortSignal): Promise<ContentScan> {
   const scan: ContentScan = { indexes: [], snapshots: new Map(), unexpectedKeys: 0 };
-  for await (const object of listObjects(s3, { prefix: contentPrefix(store), ...(signal ? { signal } : {}) })) {
+  for await (const object of listObjects(s3, { prefix: contentPrefix(store), signal })) {
     const parsed = parseContentKey(store, object.key);
     if (parsed?.type === "snapshot-file") {
       let snapshot = scan.snapshots.get(parsed.snapshotPath);

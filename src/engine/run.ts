@@ -238,7 +238,7 @@ async function takeLock(state: RunState): Promise<void> {
     store: options.store,
     owner: options.owner,
     leaseMs: options.lockLeaseSeconds * 1000,
-    ...(signal ? { signal } : {}),
+    signal,
     onLost: (error) => log.error({ err: error }, "datastore lock lost: no further deletions"),
   });
   state.report.lockGeneration = state.lock.record.generation;
@@ -334,7 +334,7 @@ async function markPhase(state: RunState, skewSeconds: number): Promise<Marked> 
     log,
     marked: new Map(),
     vanished: new Set(),
-    ...(signal ? { signal } : {}),
+    signal,
     onIndexDone: () => markProgress.advance(),
   };
   await markIndexes(marker, scan.indexes, scan.snapshots);
@@ -406,7 +406,7 @@ async function sweepPhase(state: RunState, marked: Marked): Promise<void> {
     deleteBatchSize: options.deleteBatchSize,
     roundSize: options.roundSize,
     log,
-    ...(signal ? { signal } : {}),
+    signal,
     onListed: (count) => sweepProgress.advance(count),
     recheck: () => recheck(state, marked),
     assertLockHeld: () => lock.assertHeld(),

@@ -124,9 +124,9 @@ export async function* listPages(s3: S3Context, options: ListOptions): AsyncGene
         Bucket: s3.bucket,
         Prefix: options.prefix,
         MaxKeys: options.pageSize ?? 1000,
-        ...(options.delimiter ? { Delimiter: options.delimiter } : {}),
-        ...(first && range.startAfter !== undefined ? { StartAfter: range.startAfter } : {}),
-        ...(continuationToken ? { ContinuationToken: continuationToken } : {}),
+        Delimiter: options.delimiter || undefined,
+        StartAfter: first ? range.startAfter : undefined,
+        ContinuationToken: continuationToken || undefined,
       },
       options.parser ?? "streaming",
       options.signal,
@@ -170,8 +170,8 @@ export function listRangesInParallel(s3: S3Context, options: ParallelListOptions
           prefix: options.prefix,
           range,
           signal,
-          ...(options.parser ? { parser: options.parser } : {}),
-          ...(options.pageSize ? { pageSize: options.pageSize } : {}),
+          parser: options.parser,
+          pageSize: options.pageSize || undefined,
         });
         for await (const page of pages) yield { ...page, rangeIndex };
       },
@@ -179,13 +179,13 @@ export function listRangesInParallel(s3: S3Context, options: ParallelListOptions
   return mergeParallel(sources, {
     concurrency: options.concurrency,
     buffer: options.concurrency * 2,
-    ...(options.signal ? { signal: options.signal } : {}),
+    signal: options.signal,
   });
 }
 
 /** Whether the bucket lists exactly this key: how a 404 on a GET is confirmed before anyone believes it. */
 export async function isKeyListed(s3: S3Context, key: string, signal?: AbortSignal): Promise<boolean> {
-  for await (const page of listPages(s3, { prefix: key, pageSize: 10, ...(signal ? { signal } : {}) })) {
+  for await (const page of listPages(s3, { prefix: key, pageSize: 10, signal })) {
     if (page.objects.some((object) => object.key === key)) return true;
     if (page.objects.some((object) => object.key > key)) return false;
   }

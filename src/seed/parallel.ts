@@ -91,7 +91,7 @@ export async function seedInParallel(
           index,
           workers,
           target,
-          ...(options.only ? { only: options.only } : {}),
+          only: options.only,
         }),
       ),
     );

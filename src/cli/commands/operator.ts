@@ -220,7 +220,7 @@ export function registerOperatorCommand(program: Command): void {
         relistIntervalMs: options.relistInterval * 1000,
         datastoreLeaseSeconds: options.datastoreLeaseDuration,
         runStartTimeoutMs: options.runStartTimeout * 1000,
-        ...(options.datastorePolicy ? { datastorePolicy: options.datastorePolicy } : {}),
+        datastorePolicy: options.datastorePolicy,
         log,
         processMetrics: true,
       });
