@@ -14,8 +14,9 @@ import {
   type LockRecord,
   lockKey,
   lockPrefix,
+  s3LockObjects,
 } from "../../../src/engine/lock.ts";
-import type { S3Context } from "../../../src/s3/index.ts";
+import { createS3Context, type S3Context } from "../../../src/s3/index.ts";
 import { MemoryBucket } from "./memory-bucket.ts";
 
 const STORE = "ds";
@@ -82,6 +83,8 @@ describe("taking the lock", () => {
     assert.equal(lock.record.acquiredAt, lock.record.renewedAt);
     assert.deepEqual(stored(bucket, 1), lock.record);
     assert.deepEqual(bucket.keys(lockPrefix(STORE)), [lockKey(STORE, 1)]);
+    // One listing, one conditional PUT: nothing to read, nothing to read back.
+    assert.deepEqual(bucket.log, [`list ${lockPrefix(STORE)}`, `putIfAbsent ${lockKey(STORE, 1)}`]);
   });
 
   test("after released holders: the next generation, older ones removed, foreign keys left alone", async () => {
@@ -92,6 +95,10 @@ describe("taking the lock", () => {
     bucket.add(foreign, "not a generation");
     const lock = await acquire(bucket);
     assert.equal(lock.record.generation, 4);
+    assert.deepEqual(
+      bucket.log.filter((entry) => entry.startsWith("delete")),
+      [`delete ${lockKey(STORE, 1)}`, `delete ${lockKey(STORE, 3)}`],
+    );
     assert.deepEqual(bucket.keys(lockPrefix(STORE)), [lockKey(STORE, 4), foreign].sort());
   });
 
@@ -136,6 +143,7 @@ describe("taking the lock", () => {
       assert.equal(error.holder.generation, 1);
       assert.equal(error.holder.released, false);
       assert.match(error.holder.owner, /unreadable/);
+      assert.equal(error.holder.host, "unknown");
       return true;
     });
     bucket.add(lockKey(STORE, 1), JSON.stringify({ generation: "one" }), Date.now() - 16 * 60_000);
@@ -244,6 +252,8 @@ describe("holding the lock", () => {
     });
     assert.throws(() => lock.checkHeld(), LockLostError);
     await assert.rejects(lock.assertHeld(), LockLostError);
+    // A renewal seeing the takeover again reports the first loss, once.
+    await assert.rejects(lock.renew(), /taken over \(generation 2\)/);
     assert.equal(lost.length, 1);
     // A holder that lost the lock writes nothing more, not even its release.
     const puts = bucket.log.filter((entry) => entry.startsWith("put")).length;
@@ -270,6 +280,80 @@ describe("holding the lock", () => {
     assert.equal(stored(bucket, 1).released, true);
     const next = await acquire(bucket);
     assert.equal(next.record.generation, 2);
+  });
+});
+
+describe("assertHeld by the local clock", () => {
+  test("a lease already over by the local clock: refused before any request", async () => {
+    const bucket = new MemoryBucket();
+    mock.timers.enable({ apis: ["Date"], now: 1_000_000 });
+    const lock = await acquire(bucket);
+    mock.timers.setTime(1_000_000 + LEASE);
+    const ops = bucket.log.length;
+    await assert.rejects(lock.assertHeld(), /expired before it was renewed/);
+    assert.deepEqual(bucket.log.slice(ops), []);
+  });
+
+  test("a holder stalled past its lease while listing the lock: refused after the listing", async () => {
+    const bucket = new MemoryBucket();
+    mock.timers.enable({ apis: ["Date"], now: 1_000_000 });
+    const lock = await acquire(bucket);
+    bucket.before = (op) => {
+      if (op === "list") mock.timers.setTime(1_000_000 + LEASE);
+    };
+    await assert.rejects(lock.assertHeld(), /expired before it was renewed/);
+  });
+
+  test("a lost lock stops its renewal timer", async () => {
+    const bucket = new MemoryBucket();
+    mock.timers.enable({ apis: ["setInterval", "Date"], now: 1_000_000 });
+    const lock = await acquire(bucket);
+    bucket.add(lockKey(STORE, 2), JSON.stringify(record(2)));
+    await assert.rejects(lock.assertHeld(), LockLostError);
+    const ops = bucket.log.length;
+    mock.timers.tick(LEASE / 3);
+    await settle();
+    assert.deepEqual(bucket.log.slice(ops), []);
+  });
+});
+
+describe("s3LockObjects: the real bucket behind the lock", () => {
+  test("every operation goes through the S3 client (here: nothing listening), and listing honours the signal", async () => {
+    const s3 = createS3Context(
+      { endpoint: "http://127.0.0.1:9", bucket: "bkt", region: "us-east-1", forcePathStyle: true, maxAttempts: 1 },
+      { accessKeyId: "k", secretAccessKey: "s" },
+    );
+    const refused = (error: unknown) =>
+      /ECONNREFUSED/.test(`${(error as Error).message} ${(error as { code?: string }).code ?? ""}`);
+    try {
+      const objects = s3LockObjects(s3);
+      const key = lockKey(STORE, 1);
+      await assert.rejects(
+        (async () => {
+          for await (const _ of objects.listKeys(lockPrefix(STORE))) {
+            // nothing can be listed
+          }
+        })(),
+        refused,
+      );
+      await assert.rejects(objects.get(key), refused);
+      await assert.rejects(objects.putIfAbsent(key, "{}"), refused);
+      await assert.rejects(objects.put(key, "{}"), refused);
+      await assert.rejects(objects.delete(key), refused);
+      assert.equal(s3.counter.snapshot().total, 5);
+      const interrupted = new AbortController();
+      interrupted.abort(new Error("SIGTERM"));
+      await assert.rejects(
+        (async () => {
+          for await (const _ of objects.listKeys(lockPrefix(STORE), interrupted.signal)) {
+            // interrupted before the first page
+          }
+        })(),
+        /SIGTERM/,
+      );
+    } finally {
+      s3.close();
+    }
   });
 });
 
@@ -328,10 +412,10 @@ describe("renewing the lease", () => {
     assert.equal(puts(), 1);
     assert.equal(lock.record.expiresAtMs, 1_000_000 + LEASE / 3 + LEASE);
     await lock.release();
-    const afterRelease = puts();
-    mock.timers.tick(LEASE);
+    const afterRelease = bucket.log.length;
+    mock.timers.tick(LEASE / 3);
     await settle();
-    assert.equal(puts(), afterRelease);
+    assert.deepEqual(bucket.log.slice(afterRelease), [], "no renewal after the release");
 
     const short = new MemoryBucket();
     await acquire(short, { leaseMs: 1_500 });
@@ -379,11 +463,12 @@ describe("renewing the lease", () => {
     assert.equal(lost.length, 1);
     assert.ok(lost[0] instanceof LockLostError);
     assert.match(lost[0].message, /ran out while renewals failed: ServiceUnavailable/);
+    assert.match(String((lost[0].cause as Error).message), /ServiceUnavailable/);
     assert.throws(() => lock.checkHeld(0), /ran out while renewals failed/);
-    // Stopped: no further renewal goes out.
-    const puts = bucket.log.filter((entry) => entry.startsWith("put ")).length;
+    // Stopped: no further renewal goes out, not even its listing.
+    const ops = bucket.log.length;
     mock.timers.tick(LEASE);
     await settle();
-    assert.equal(bucket.log.filter((entry) => entry.startsWith("put ")).length, puts);
+    assert.deepEqual(bucket.log.slice(ops), []);
   });
 });
