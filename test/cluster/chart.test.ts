@@ -33,7 +33,7 @@ import { isNotFound } from "../../src/operator/runtime/kube-api.ts";
 import { testCluster } from "../support/cluster.ts";
 import { eventually } from "../support/eventually.ts";
 import { CHART_DIR, helm, helmOk, type Manifest, renderChart, valuesFile } from "../support/helm.ts";
-import { condition, createGc, createS3Secret, eventsOf, jobsOf, waitForGc } from "../support/operator.ts";
+import { condition, createGc, createS3Secret, eventsOf, gcSpecFor, jobsOf, waitForGc } from "../support/operator.ts";
 
 const cluster = await testCluster();
 const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
@@ -486,19 +486,10 @@ describe("helm install of charts/chunkgc with watchNamespaces", () => {
       },
       90_000,
     );
-    const spec = {
-      datastore: {
-        s3: {
-          endpoint: "http://127.0.0.1:9", // nothing listens in the run pod: the run fails, not what this test is about
-          region: "us-east-1",
-          bucket: "pbs",
-          store: "store1",
-          pathStyle: true,
-          credentialsSecretRef: { name: "pbs-s3" },
-        },
-      },
+    // Nothing listens at this endpoint in the run pod: the run fails, not what this test is about.
+    const spec = gcSpecFor({ endpoint: "http://127.0.0.1:9", region: "us-east-1" }, "pbs", {
       markerCache: { volumeClaimTemplate: { storage: "1Gi" } },
-    };
+    });
     const created = await createGc(cluster, watched, "pbs-main", spec);
     assert.equal(created.status, 201, created.body.message);
 

@@ -20,9 +20,12 @@ import {
   createS3Secret,
   eventsOf,
   eventually,
+  gcSpecFor,
   getGc,
   installCrd,
   jobsOf,
+  type PodS3Target,
+  podS3Target,
   startTestOperator,
   waitForGc,
 } from "../support/operator.ts";
@@ -47,13 +50,15 @@ describe("operator: one run at a time per datastore", () => {
   let operator: Awaited<ReturnType<typeof startTestOperator>>;
   let closeRelay = async () => {};
   /** The gate as run pods reach it (the host address). */
+  let target: PodS3Target;
   let endpoint = "";
 
   before(async () => {
     await installCrd(cluster);
     gate = await startGateProxy(server.endpoint, false);
     closeRelay = await relayOnNodeAddress(Number(new URL(gate.endpoint).port));
-    endpoint = cluster.podEndpoint(gate.endpoint);
+    target = podS3Target(cluster, server, gate.endpoint);
+    endpoint = target.endpoint;
     bucket = await createTestBucket(server, "op-lock");
     const [nsA, nsB] = [await cluster.createNamespace("op-lock-a"), await cluster.createNamespace("op-lock-b")];
     leaseNamespace = await cluster.createNamespace("op-lock-leases");
@@ -77,20 +82,13 @@ describe("operator: one run at a time per datastore", () => {
   test("the first run holds the datastore; the others wait, Blocked with the holder", async () => {
     const created = await Promise.all(
       resources.map((r, i) =>
-        createGc(cluster, r.namespace, r.name, {
-          datastore: {
-            s3: {
-              endpoint: i === 1 ? `${endpoint}/` : endpoint,
-              region: server.region,
-              bucket,
-              store: "store1",
-              pathStyle: true,
-              credentialsSecretRef: { name: "pbs-s3" },
-            },
-          },
-          markerCache: { volumeClaimTemplate: {} },
-          gracePeriod: "1m",
-        }),
+        // The same datastore spelt two ways (a trailing slash): one Lease all the same.
+        createGc(
+          cluster,
+          r.namespace,
+          r.name,
+          gcSpecFor(target, bucket, i === 1 ? { s3: { endpoint: `${endpoint}/` } } : {}),
+        ),
       ),
     );
     for (const response of created) assert.equal(response.status, 201, response.body.message);

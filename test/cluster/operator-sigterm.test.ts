@@ -23,8 +23,10 @@ import {
   createGc,
   createS3Secret,
   eventually,
+  gcSpecFor,
   installCrd,
   jobsOf,
+  podS3Target,
   startTestOperator,
   waitForGc,
 } from "../support/operator.ts";
@@ -133,21 +135,9 @@ describe("operator: a run pod deleted mid-run", () => {
   });
 
   test("gets SIGTERM, releases the engine's lock and the Lease; the run is recorded as not succeeded", async () => {
-    const endpoint = cluster.podEndpoint(latch.endpoint);
-    const created = await createGc(cluster, namespace, name, {
-      datastore: {
-        s3: {
-          endpoint,
-          region: server.region,
-          bucket: s3.bucket,
-          store: "store1",
-          pathStyle: true,
-          credentialsSecretRef: { name: "pbs-s3" },
-        },
-      },
-      markerCache: { volumeClaimTemplate: {} },
-      gracePeriod: "1m",
-    });
+    const target = podS3Target(cluster, server, latch.endpoint);
+    const { endpoint } = target;
+    const created = await createGc(cluster, namespace, name, gcSpecFor(target, s3.bucket));
     assert.equal(created.status, 201, created.body.message);
     await eventually(
       "the run to hold its lock, with its next request held",
