@@ -16,6 +16,7 @@ import { createLogger } from "../../log.ts";
 import type { DatastorePolicy } from "../datastore-policy.ts";
 import { DEFAULT_ENGINE_IMAGE, type RunPodDefaults } from "../job-builder.ts";
 import { JOB_NAME_LABELS, jobOwnerKey } from "../job-observation.ts";
+import { EventRecorder } from "../runtime/events.ts";
 import { type HttpEndpoint, startHttpServer } from "../runtime/http-server.ts";
 import type { InformerEvent } from "../runtime/informer.ts";
 import { InformerSet } from "../runtime/informer-set.ts";
@@ -30,7 +31,6 @@ import {
 import { LeaderElector } from "../runtime/leader-election.ts";
 import { WorkQueue } from "../runtime/work-queue.ts";
 import { DatastoreLeases } from "./datastore-leases.ts";
-import { EventRecorder } from "./events.ts";
 import { OperatorMetrics } from "./metrics.ts";
 import { type GarbageCollectionObject, Reconciler } from "./reconciler.ts";
 import { type ReferencedKind, resourcesReferencing } from "./references.ts";

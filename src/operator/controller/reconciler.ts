@@ -8,7 +8,7 @@ import type {
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { GarbageCollectionMeta } from "../../api/garbage-collection.ts";
-import { GROUP, LABELS, PLURAL, VERSION } from "../../api/group.ts";
+import { API_VERSION, GROUP, KIND, LABELS, PLURAL, VERSION } from "../../api/group.ts";
 import type { ActiveRun, GarbageCollectionStatus, RunRecord } from "../../api/status.ts";
 import { toDate } from "../../util/time.ts";
 import { type DatastorePolicy, datastoreRefusal } from "../datastore-policy.ts";
@@ -34,6 +34,7 @@ import {
   podsOfJob,
 } from "../job-observation.ts";
 import { planTrigger, type TriggerPlan } from "../run-trigger.ts";
+import type { EventNote, EventRecorder } from "../runtime/events.ts";
 import { callOptions, describeApiError, isNotFound, type KubeClients } from "../runtime/kube-api.ts";
 import {
   findCondition,
@@ -64,7 +65,6 @@ import {
   slotsSkippedEvent,
 } from "./decision-events.ts";
 import { EngineProgressReader } from "./engine-progress.ts";
-import type { EventNote, EventRecorder } from "./events.ts";
 import type { OperatorMetrics } from "./metrics.ts";
 import { observeRun, startTimedOut } from "./run-progress.ts";
 import { ensureRunServiceAccount } from "./run-service-account.ts";
@@ -691,7 +691,7 @@ export class Reconciler {
         throw new StatusPatchError(key, describeApiError(error));
       }
     }
-    const regarding = { namespace, name, uid: meta.uid, resourceVersion };
+    const regarding = { apiVersion: API_VERSION, kind: KIND, namespace, name, uid: meta.uid, resourceVersion };
     for (const note of draft.notes) await this.#o.recorder.record(regarding, note);
     for (const record of draft.recorded) this.#o.metrics.recordRun(namespace, name, record);
     if (next) {

@@ -5,10 +5,10 @@ import { pino } from "pino";
 import type { GarbageCollectionSpecInput } from "../../../../src/api/index.ts";
 import type { GarbageCollectionStatus } from "../../../../src/api/status.ts";
 import { DatastoreLeases } from "../../../../src/operator/controller/datastore-leases.ts";
-import { EventRecorder } from "../../../../src/operator/controller/events.ts";
 import { OperatorMetrics } from "../../../../src/operator/controller/metrics.ts";
 import { type GarbageCollectionObject, Reconciler } from "../../../../src/operator/controller/reconciler.ts";
 import { buildRunJob, ENGINE_CONTAINER_NAME, runJobName } from "../../../../src/operator/job-builder.ts";
+import { EventRecorder } from "../../../../src/operator/runtime/events.ts";
 import { findCondition } from "../../../../src/operator/status.ts";
 import { sampleResource, sampleRunResult } from "../../../support/gc-fixtures.ts";
 import { type ApiCall, FakeKube } from "./fake-kube.ts";
@@ -153,7 +153,17 @@ describe("Reconciler", () => {
     const order = w.kube.calls.map((call) => `${call.verb} ${call.kind}`);
     assert.ok(order.indexOf("create Lease") < order.indexOf("create Job"), "the Lease is taken before the Job");
     assert.equal(statusOf(w, "pbs-main")?.activeRun?.jobName, generationJob("pbs-main"));
-    assert.ok(eventReasons(w).includes("RunStarted"));
+    const started = creates(w, "Event").find((call) => (call.body as { reason?: string }).reason === "RunStarted");
+    assert.ok(started, "a RunStarted Event");
+    assert.deepEqual((started.body as { regarding?: unknown }).regarding, {
+      apiVersion: "chunkgc.io/v1alpha1",
+      kind: "GarbageCollection",
+      namespace: NAMESPACE,
+      name: "pbs-main",
+      uid: "uid-pbs-main",
+      resourceVersion: w.kube.get<GarbageCollectionObject>("GarbageCollection", NAMESPACE, "pbs-main")?.metadata
+        ?.resourceVersion,
+    });
     assert.equal(result.requeueAfterMs, (LEASE_SECONDS * 1000) / 3, "come back to renew the Lease");
   });
 

@@ -1,13 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { type EventsV1Event, V1MicroTime } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { API_VERSION, KIND } from "../../api/group.ts";
-import { callOptions, describeApiError, isNotFound, type KubeClients } from "../runtime/kube-api.ts";
+import { callOptions, describeApiError, isNotFound, type KubeClients } from "./kube-api.ts";
 
 /**
- * Kubernetes Events (events.k8s.io/v1) for the operator's decisions, regarding a GarbageCollection. The same event
- * repeated within a window becomes a series (count and last time) instead of a new object, as client-go's recorder
- * does. Recording never fails a reconcile: errors are logged. Notes name objects, never a Secret's content.
+ * Kubernetes Events (events.k8s.io/v1) for the operator's decisions, regarding the object they concern. The same
+ * event repeated within a window becomes a series (count and last time) instead of a new object, as client-go's
+ * recorder does. Recording never fails a reconcile: errors are logged. Notes name objects, never a Secret's content.
  */
 
 export interface EventNote {
@@ -22,6 +21,8 @@ export interface EventNote {
 }
 
 export interface Regarding {
+  readonly apiVersion: string;
+  readonly kind: string;
   readonly namespace: string;
   readonly name: string;
   readonly uid: string;
@@ -108,8 +109,8 @@ export class EventRecorder {
       note,
       type: event.type,
       regarding: {
-        apiVersion: API_VERSION,
-        kind: KIND,
+        apiVersion: regarding.apiVersion,
+        kind: regarding.kind,
         namespace: regarding.namespace,
         name: regarding.name,
         uid: regarding.uid,
