@@ -1,8 +1,8 @@
 import type { Condition, ConditionType, GarbageCollectionStatus, RunRecord } from "../../api/status.ts";
 import { rfc3339Seconds } from "../../util/time.ts";
+import type { EventNote } from "../runtime/events.ts";
 import type { RunInfo } from "../status.ts";
 import { findCondition, REASONS } from "../status.ts";
-import type { EventNote } from "../runtime/events.ts";
 
 /**
  * The Events the operator emits for its decisions, pure: what to say, and whether a condition change is news (so
