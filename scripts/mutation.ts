@@ -10,6 +10,7 @@
  *                                         driven by the in-memory unit tests only; minutes, no S3 server
  *   npm run mutation -- --unit ...        with any of the above: the unit tests only (test/unit/**)
  *   npm run mutation -- --subset ci --modules a   one module of the subset, with the subset's tests
+ *   npm run mutation -- --modules a --tests g1,g2 these test files (globs) only
  *
  * The sweep and mark tests start their own versitygw per test file (scripts/install.d/20-versitygw.sh); the CI
  * variables that ask for Ceph as well are removed for Stryker's test processes, which would start it per mutant.
@@ -82,11 +83,15 @@ delete env.CI;
 delete env.CHUNKGC_TEST_CEPH;
 delete env.CHUNKGC_TEST_S3_SERVERS;
 // A narrower set of test files goes through a derived configuration (Stryker reads testFiles from its config only).
-const testFiles = argv.includes("--subset")
-  ? CI_SUBSET.testFiles
-  : argv.includes("--unit")
-    ? [UNIT_TESTS]
-    : config.tap.testFiles;
+const testsAt = argv.indexOf("--tests");
+const testFiles =
+  testsAt >= 0
+    ? (argv[testsAt + 1] ?? "").split(",").filter(Boolean)
+    : argv.includes("--subset")
+      ? CI_SUBSET.testFiles
+      : argv.includes("--unit")
+        ? [UNIT_TESTS]
+        : config.tap.testFiles;
 const configFile = path.join(workDir, "stryker.config.json");
 writeFileSync(configFile, JSON.stringify({ ...config, $schema: undefined, tap: { ...config.tap, testFiles } }));
 const stryker = path.join(root, "node_modules", "@stryker-mutator", "core", "bin", "stryker.js");

@@ -6,20 +6,28 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { after, describe, test } from "node:test";
+import { Writable } from "node:stream";
+import { after, afterEach, describe, mock, test } from "node:test";
 import pino from "pino";
 import { writeDynamicIndex, writeFixedIndex } from "../../../src/datastore/index.ts";
 import type { ListedIndex, ListedSnapshot } from "../../../src/engine/content-scan.ts";
 import { emptyCounters, emptyMarkStats } from "../../../src/engine/counters.ts";
 import { SafetyAbortError } from "../../../src/engine/errors.ts";
 import { IndexCache, normalizeEtag } from "../../../src/engine/index-cache.ts";
-import { type Marker, markIndexes, markPrunedBases, recheckMarkTime } from "../../../src/engine/mark.ts";
+import {
+  cachedSnapshots,
+  type Marker,
+  markIndexes,
+  markPrunedBases,
+  recheckMarkTime,
+  s3MarkObjects,
+} from "../../../src/engine/mark.ts";
 import { MarkTable } from "../../../src/engine/mark-table.ts";
 import type { KnownSnapshot } from "../../../src/engine/writers.ts";
-import { ObjectNotFoundError, type S3Context } from "../../../src/s3/index.ts";
+import { createS3Context, ObjectNotFoundError, type S3Context } from "../../../src/s3/index.ts";
 import { MemoryBucket } from "./memory-bucket.ts";
 
 const STORE = "ds";
@@ -61,6 +69,23 @@ const dirs: string[] = [];
 after(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
+afterEach(() => mock.timers.reset());
+
+const settle = async () => {
+  for (let i = 0; i < 20; i += 1) await new Promise((resolve) => setImmediate(resolve));
+};
+
+/** A logger whose records the test reads back (level, message and fields, as pino writes them). */
+function capturedLog() {
+  const records: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      records.push(JSON.parse(String(chunk)) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { log: pino({ level: "info" }, stream), records };
+}
 
 async function markerOver(bucket: MemoryBucket, overrides: Partial<Marker> = {}): Promise<Marker> {
   const dir = mkdtempSync(path.join(tmpdir(), "chunkgc-unit-mark-"));
@@ -247,6 +272,110 @@ describe("markIndexes over an in-memory bucket", () => {
   });
 });
 
+describe("markIndexes: re-reads, cache hits and logs", () => {
+  test("re-reads of a listed index that answers 404 wait 100 ms, then 200 ms, and log each attempt", async () => {
+    const bucket = new MemoryBucket();
+    bucket.add(fidxKey(TIME_A), fixedIndex(["a"]));
+    const indexes = listedOf(bucket);
+    const stale = staleReads(2);
+    const readAt: number[] = [];
+    bucket.before = (op, key) => {
+      if (op === "get") readAt.push(performance.now());
+      return stale(op, key);
+    };
+    const { log, records } = capturedLog();
+    const marker = await markerOver(bucket, { log });
+    await markIndexes(marker, indexes, snapshotsOf(indexes));
+    assert.equal(readAt.length, 3);
+    const [first = 0, second = 0, third = 0] = readAt;
+    // Lower bounds only: a busy machine can make a wait longer, never shorter.
+    assert.ok(second - first >= 95, `first wait ${second - first} ms`);
+    assert.ok(third - second >= 195, `second wait ${third - second} ms`);
+    const warnings = records.filter((record) => record.level === 40);
+    assert.deepEqual(
+      warnings.map((record) => [record.key, record.attempt]),
+      [
+        [fidxKey(TIME_A), 1],
+        [fidxKey(TIME_A), 2],
+      ],
+    );
+    for (const record of warnings) assert.match(String(record.msg), /404.*still listed/);
+  });
+
+  test("an interrupt during the wait before a re-read ends marking at once", async () => {
+    const bucket = new MemoryBucket();
+    bucket.add(fidxKey(TIME_A), fixedIndex(["a"]));
+    const indexes = listedOf(bucket);
+    bucket.before = staleReads(Number.POSITIVE_INFINITY);
+    const controller = new AbortController();
+    const marker = await markerOver(bucket, { signal: controller.signal });
+    let outcome: unknown = "pending";
+    const marking = markIndexes(marker, indexes, snapshotsOf(indexes)).then(
+      () => "resolved",
+      (error: unknown) => {
+        outcome = error;
+        return error;
+      },
+    );
+    await settle();
+    controller.abort(new Error("SIGTERM"));
+    // Within a few turns of the event loop, long before the 100 ms wait would end.
+    await settle();
+    assert.ok(outcome instanceof Error, `marking ended: ${String(outcome)}`);
+    assert.match(`${outcome.message} ${String((outcome as Error).cause)}`, /SIGTERM|abort/i);
+    await marking;
+    assert.equal(bucket.log.filter((entry) => entry.startsWith("get")).length, 1);
+  });
+
+  test("a vanished index is logged with its key", async () => {
+    const bucket = new MemoryBucket();
+    bucket.add(fidxKey(TIME_A), fixedIndex(["a"]));
+    const indexes = listedOf(bucket);
+    bucket.objects.delete(fidxKey(TIME_A));
+    const { log, records } = capturedLog();
+    const marker = await markerOver(bucket, { log });
+    await markIndexes(marker, indexes, snapshotsOf(indexes));
+    assert.deepEqual(
+      records.map((record) => [record.level, record.key]),
+      [[40, fidxKey(TIME_A)]],
+    );
+    assert.match(String(records[0]?.msg), /vanished/);
+  });
+
+  test("a cached index outside any snapshot is served from the cache on the next run", async () => {
+    const bucket = new MemoryBucket();
+    const key = `${CONTENT}stray.fidx`;
+    bucket.add(key, fixedIndex(["a"]));
+    const object = bucket.listed(key);
+    const listed: ListedIndex[] = [{ key, etag: object.etag, size: object.size, kind: "fixed" }];
+    const first = await markerOver(bucket);
+    await markIndexes(first, listed, new Map());
+    const second = await markerOver(bucket, { indexCache: first.indexCache });
+    await markIndexes(second, listed, new Map());
+    assert.equal(second.stats.indexesDownloaded, 0);
+    assert.equal(second.table.timeOfHex(hexOf("a")), MARK_TIME);
+  });
+});
+
+describe("s3MarkObjects: the real bucket behind marking", () => {
+  test("reads and listing checks go through the S3 client (here: nothing listening)", async () => {
+    const s3 = createS3Context(
+      { endpoint: "http://127.0.0.1:9", bucket: "bkt", region: "us-east-1", forcePathStyle: true, maxAttempts: 1 },
+      { accessKeyId: "k", secretAccessKey: "s" },
+    );
+    const refused = (error: unknown) =>
+      /ECONNREFUSED/.test(`${(error as Error).message} ${(error as { code?: string }).code ?? ""}`);
+    try {
+      const objects = s3MarkObjects(s3);
+      await assert.rejects(objects.get(fidxKey(TIME_A)), refused);
+      await assert.rejects(objects.isListed(fidxKey(TIME_A)), refused);
+      assert.equal(s3.counter.snapshot().total, 2);
+    } finally {
+      s3.close();
+    }
+  });
+});
+
 describe("markIndexes: what aborts the run", () => {
   test("an index pruned between listing and reading is noted as vanished; listed again later, it aborts", async () => {
     const bucket = new MemoryBucket();
@@ -298,7 +427,8 @@ describe("markIndexes: what aborts the run", () => {
         error instanceof SafetyAbortError &&
         error.rule === "unreadable-index" &&
         error.message.includes(fidxKey(TIME_A)) &&
-        error.message.includes("404"),
+        error.message.includes("404") &&
+        error.cause instanceof ObjectNotFoundError,
     );
     // The first read and three re-reads.
     assert.equal(bucket.log.filter((entry) => entry.startsWith("get")).length, 4);
@@ -322,7 +452,8 @@ describe("markIndexes: what aborts the run", () => {
         error instanceof SafetyAbortError &&
         error.rule === "unreadable-index" &&
         error.message.includes(fidxKey(TIME_B)) &&
-        error.message.includes("Access Denied"),
+        error.message.includes("Access Denied") &&
+        (error.cause as Error | undefined)?.name === "AccessDenied",
     );
     assert.equal(bucket.log.filter((entry) => entry.startsWith("isListed")).length, 0);
   });
@@ -338,6 +469,7 @@ describe("markIndexes: what aborts the run", () => {
     };
     const marker = await markerOver(bucket, { concurrency: 1 });
     await assert.rejects(markIndexes(marker, indexes, snapshotsOf(indexes)), SafetyAbortError);
+    await settle();
     assert.deepEqual(
       bucket.log.filter((entry) => entry.startsWith("get")),
       [`get ${fidxKey(TIME_A)}`],
@@ -368,7 +500,10 @@ describe("markIndexes: what aborts the run", () => {
     await assert.rejects(
       markIndexes(marker, indexes, snapshotsOf(indexes)),
       (error: unknown) =>
-        error instanceof SafetyAbortError && error.rule === "corrupt-index" && error.message.includes(fidxKey(TIME_A)),
+        error instanceof SafetyAbortError &&
+        error.rule === "corrupt-index" &&
+        error.message.includes(fidxKey(TIME_A)) &&
+        error.cause instanceof Error,
     );
     assert.equal(marker.indexCache.entry(fidxKey(TIME_A)), undefined);
     assert.equal(marker.marked.size, 0);
@@ -437,6 +572,69 @@ describe("markPrunedBases: dedup bases of running backups", () => {
     assert.equal(marker.table.timeOfHex(hexOf("a")), MARK_TIME);
     assert.equal(marker.table.timeOfHex(hexOf("b")), recheckMarkTime(MARK_TIME));
     assert.equal(marker.stats.baseChunksFromCache, 1);
+  });
+
+  test("a pruned base whose cached index is damaged is skipped with a warning naming it", async () => {
+    const bucket = new MemoryBucket();
+    const indexCache = await cachedBase(bucket, ["a"]);
+    writeFileSync(indexCache.fileOf(fidxKey(TIME_A)), "damaged");
+    const { log, records } = capturedLog();
+    const marker = await markerOver(bucket, { indexCache, log });
+    await markPrunedBases(marker, [base("cache")]);
+    assert.equal(marker.table.timeOfHex(hexOf("a")), 0);
+    assert.equal(marker.stats.baseChunksFromCache, 0);
+    assert.deepEqual(
+      records.map((record) => [record.level, record.key]),
+      [[40, fidxKey(TIME_A)]],
+    );
+    assert.match(String(records[0]?.msg), /damaged/);
+  });
+
+  test("marking a pruned base is logged with its key", async () => {
+    const bucket = new MemoryBucket();
+    const indexCache = await cachedBase(bucket, ["a"]);
+    const { log, records } = capturedLog();
+    const marker = await markerOver(bucket, { indexCache, log });
+    await markPrunedBases(marker, [base("cache")]);
+    assert.deepEqual(
+      records.map((record) => [record.level, record.key]),
+      [[30, fidxKey(TIME_A)]],
+    );
+    assert.match(String(records[0]?.msg), /pruned snapshot/);
+  });
+
+  test("cachedSnapshots: one candidate per cached snapshot, from the cache, skipping entries without a snapshot", async () => {
+    const bucket = new MemoryBucket();
+    bucket.add(fidxKey(TIME_A), fixedIndex(["a"]));
+    bucket.add(didxKey(TIME_A), dynamicIndex(["b"]));
+    const seed = await markerOver(bucket);
+    const indexes = listedOf(bucket);
+    await markIndexes(seed, indexes, snapshotsOf(indexes, false));
+    await seed.indexCache.store(
+      {
+        key: `${CONTENT}${GROUP}loose.fidx`,
+        etag: "x",
+        size: 1,
+        groupPath: GROUP,
+        snapshotTime: "",
+        epochSeconds: 0,
+        finished: false,
+        kind: "fixed",
+        indexBytes: 0,
+        chunkCount: 1,
+        lastSeenMs: 0,
+      },
+      new Uint8Array(32),
+    );
+    assert.deepEqual(cachedSnapshots(seed.indexCache, [GROUP]), [
+      {
+        snapshotPath: `${GROUP}${TIME_A}/`,
+        groupPath: GROUP,
+        epochSeconds: Date.parse(TIME_A) / 1000,
+        finished: true,
+        source: "cache",
+      },
+    ]);
   });
 
   test("only the base's own snapshot is marked, not the rest of its group", async () => {
