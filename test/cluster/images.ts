@@ -40,7 +40,8 @@ const run = promisify(execFile);
 
 /** The chunkgc image tag pods use; containerd stores it as docker.io/library/chunkgc:dev. */
 export const CHUNKGC_IMAGE = "chunkgc:dev";
-const CHUNKGC_IMAGE_REF = "docker.io/library/chunkgc:dev";
+/** The name containerd stores it under. */
+export const CHUNKGC_IMAGE_REF = "docker.io/library/chunkgc:dev";
 const CONTEXT_LABEL = "dev.chunkgc.build-context";
 /** Debian's docker CLI (20.10, BuildKit in the daemon); a newer CLI elsewhere on PATH may lack buildx. */
 const DOCKER = "/usr/bin/docker";

@@ -28,6 +28,11 @@ export const NODE = {
   /** local-path-provisioner and its helper pods (busybox for the volume set-up scripts). */
   storageImage: "localhost/chunkgc-node/local-path-provisioner:v0.0.30",
   cniDir: "/usr/lib/cni",
+  /**
+   * containerd's registry hosts directory (`<host:port>/hosts.toml`, read at every pull): a test that starts a registry
+   * tells containerd there which CA that registry's certificate comes from.
+   */
+  registryHostsDir: "/run/chunkgc-node/certs.d",
 } as const;
 
 /** Paths of one running node, below the cluster directory (long paths) and NODE.runDir (sockets). */
@@ -101,6 +106,8 @@ oom_score = 0
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = ${JSON.stringify(NODE.cniDir)}
     conf_dir = ${JSON.stringify(paths.cniConfDir)}
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = ${JSON.stringify(NODE.registryHostsDir)}
 `;
 }
 
