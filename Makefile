@@ -23,9 +23,10 @@ test-unit: deps
 	$(WITH_NODE) npm run test:unit
 
 # Installs what the suite needs (Debian's Ceph, Go-built servers and control plane), starts and stops them itself.
+# Then the fixed mutation subset (docs/mutation-testing.md): fails when a deletion-deciding module scores below 85 %.
 test: deps
 	bash scripts/install-test-deps.sh
-	$(WITH_NODE) npm run lint && npm run typecheck && npm test
+	$(WITH_NODE) npm run lint && npm run typecheck && npm test && npm run mutation -- --subset ci
 
 # The demo on the local one-node cluster (docs/demo.md); it installs what it needs itself, with progress shown.
 # `make demo KEEP=1` leaves the cluster running, `make demo DOWN=1` stops a kept one.
