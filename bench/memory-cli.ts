@@ -7,7 +7,7 @@
  * node_modules/.cache/chunkgc-bench/; `--source` measures `node src/cli/main.ts` instead (Node's type stripping adds
  * ~40 MiB of its own).
  *
- *   node bench/memory-cli.ts [chunks=10000000] [indexes=1000] [--source] [--max-old-space-size=N]
+ *   node bench/memory-cli.ts [chunks=10000000] [indexes=1000] [--source] [--max-old-space-size=N] [--max-semi-space-size=N]
  * prints one JSON line per run.
  */
 import { execFileSync, spawn } from "node:child_process";
@@ -19,8 +19,14 @@ import { fileURLToPath } from "node:url";
 
 const args = process.argv.slice(2).filter((arg) => !arg.startsWith("--"));
 const fromSource = process.argv.includes("--source");
-/** `--max-old-space-size=N`: V8's old-space limit for the measured gc process only (as a pod's NODE_OPTIONS would). */
-const heapLimit = process.argv.find((arg) => arg.startsWith("--max-old-space-size="));
+/**
+ * `--max-old-space-size=N`, `--max-semi-space-size=N`: V8's heap limits for the measured gc process only (NODE_OPTIONS,
+ * as the image sets them for a run pod).
+ */
+const heapFlags = process.argv.filter(
+  (arg) => arg.startsWith("--max-old-space-size=") || arg.startsWith("--max-semi-space-size="),
+);
+const heapLimit = heapFlags.length > 0 ? heapFlags.join(" ") : undefined;
 const chunks = Number(args[0] ?? 10_000_000);
 const indexes = Number(args[1] ?? 1000);
 
