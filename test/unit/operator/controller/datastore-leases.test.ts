@@ -1,17 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { decideAdmission } from "../../../../src/operator/controller/datastore-leases.ts";
-import type { LeaseView } from "../../../../src/operator/runtime/lease.ts";
-
-const T = Date.parse("2025-03-01T03:00:00Z");
-const at = (seconds: number) => new Date(T + seconds * 1000);
-const held = (holder: string, renewedAt: number, duration = 60): LeaseView => ({
-  holder,
-  renewTime: at(renewedAt),
-  acquireTime: at(renewedAt - 100),
-  durationSeconds: duration,
-  transitions: 2,
-});
+import { at, held } from "../lease-fixtures.ts";
 
 describe("decideAdmission (one run per datastore)", () => {
   it("another resource's running Job blocks, whatever the Lease says", () => {

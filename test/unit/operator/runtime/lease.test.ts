@@ -7,16 +7,7 @@ import {
   leaseExpired,
   leaseView,
 } from "../../../../src/operator/runtime/lease.ts";
-
-const T = Date.parse("2025-03-01T03:00:00Z");
-const at = (seconds: number) => new Date(T + seconds * 1000);
-const held = (holder: string, renewedAt: number, duration = 60): LeaseView => ({
-  holder,
-  renewTime: at(renewedAt),
-  acquireTime: at(renewedAt - 100),
-  durationSeconds: duration,
-  transitions: 2,
-});
+import { at, held } from "../lease-fixtures.ts";
 
 describe("leaseView", () => {
   it("reads Dates and strings alike", () => {
