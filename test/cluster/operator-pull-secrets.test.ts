@@ -29,10 +29,19 @@ const cluster = await testCluster();
 const server = await clusterS3Server();
 const core = cluster.kubeConfig.makeApiClient(CoreV1Api);
 
+/**
+ * Opt-in (CHUNKGC_TEST_REGISTRY=1): after the kubelet has pulled the engine image under the registry's name, the
+ * node's CRI plugin (containerd 1.6) no longer finds chunkgc:dev, and every later pod that uses it with
+ * `imagePullPolicy: Never`/`IfNotPresent` fails to start until containerd restarts. Run it alone, or last.
+ */
+const OPT_IN = process.env.CHUNKGC_TEST_REGISTRY === "1";
+
 /** The kubelet's words for a registry that refused the pull's credentials. */
 const REFUSED = /401 Unauthorized|authorization failed|unauthorized/i;
 
-describe("image pull secrets against a private registry", () => {
+describe("image pull secrets against a private registry", {
+  skip: OPT_IN ? false : "opt-in (CHUNKGC_TEST_REGISTRY=1): it leaves chunkgc:dev unusable for later pods on this node",
+}, () => {
   let namespace = "";
   let s3: S3Context;
   let registry: TestRegistry;

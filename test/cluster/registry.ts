@@ -19,6 +19,12 @@ import { testCaFor } from "./tls-front.ts";
 
 const run = promisify(execFile);
 const CONTAINERD_SOCKET = join(NODE.runDir, "containerd.sock");
+/**
+ * Pushes happen from a containerd namespace of their own: tagging or removing references in k8s.io (the CRI
+ * plugin's namespace) made the CRI plugin lose the engine image it shares content with, and every later pod
+ * using chunkgc:dev failed to start. The node's pulls (the kubelet's, into k8s.io) are left to the kubelet.
+ */
+const PUSH_NAMESPACE = "chunkgc-registry-push";
 
 export class RegistryMissingError extends Error {
   constructor(path: string) {
@@ -32,17 +38,25 @@ export interface TestRegistry {
   readonly host: string;
   readonly user: string;
   readonly password: string;
-  /** Copies an image of the node's store to `<host>/<repository>` and forgets the copy locally. */
+  /** Copies an image of the node's store to `<host>/<repository>` (pushed from a containerd namespace of its own). */
   push(localRef: string, repository: string): Promise<string>;
   stop(): Promise<void>;
 }
 
 async function ctr(args: string[]): Promise<string> {
-  const { stdout } = await run("ctr", ["--address", CONTAINERD_SOCKET, "--namespace", "k8s.io", ...args], {
+  const { stdout } = await run("ctr", ["--address", CONTAINERD_SOCKET, "--namespace", PUSH_NAMESPACE, ...args], {
     timeout: 300_000,
     maxBuffer: 16 * 1024 * 1024,
   });
   return stdout;
+}
+
+/** Copies an image of the node's k8s.io namespace into the push namespace (export piped into import). */
+async function copyFromNode(ref: string): Promise<void> {
+  const ctrIn = (namespace: string) => `ctr --address '${CONTAINERD_SOCKET}' --namespace ${namespace}`;
+  await run("sh", ["-c", `${ctrIn("k8s.io")} images export - '${ref}' | ${ctrIn(PUSH_NAMESPACE)} images import -`], {
+    timeout: 300_000,
+  });
 }
 
 /** GET /v2/ with the test CA: 401 once the registry serves (it asks for credentials). */
@@ -128,11 +142,10 @@ export async function startTestRegistry(address: string): Promise<TestRegistry> 
     password,
     async push(localRef, repository) {
       const remote = `${host}/${repository}`;
+      await copyFromNode(localRef);
+      pushed.push(localRef, remote);
       await ctr(["images", "tag", "--force", localRef, remote]);
-      pushed.push(remote);
       await ctr(["images", "push", "--user", `${user}:${password}`, "--tlscacert", file("ca.crt"), remote]);
-      // The node must pull it: no local copy under the registry's name.
-      await ctr(["images", "rm", remote]);
       return remote;
     },
     stop,
