@@ -19,11 +19,7 @@ import { testCaFor } from "./tls-front.ts";
 
 const run = promisify(execFile);
 const CONTAINERD_SOCKET = join(NODE.runDir, "containerd.sock");
-/**
- * Pushes happen from a containerd namespace of their own: tagging or removing references in k8s.io (the CRI
- * plugin's namespace) made the CRI plugin lose the engine image it shares content with, and every later pod
- * using chunkgc:dev failed to start. The node's pulls (the kubelet's, into k8s.io) are left to the kubelet.
- */
+/** Pushes happen from a containerd namespace of their own: the CRI plugin's (k8s.io) is the kubelet's alone. */
 const PUSH_NAMESPACE = "chunkgc-registry-push";
 
 export class RegistryMissingError extends Error {
