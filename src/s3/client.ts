@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
+import { rootCertificates } from "node:tls";
 import { S3Client, type ServiceInputTypes, type ServiceOutputTypes } from "@aws-sdk/client-s3";
 import { ConfiguredRetryStrategy } from "@smithy/core/retry";
 import { NodeHttpHandler } from "@smithy/node-http-handler";
@@ -29,13 +30,22 @@ export function retryBackoffMs(attempt: number, random: () => number = Math.rand
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
 
+/**
+ * The certificates an HTTPS connection trusts with a CA bundle: Node's own roots plus the bundle's. Node's `ca`
+ * option replaces the roots, so a bundle for a private CA alone would make every public endpoint (and any proxy in
+ * between) untrusted; the bundle adds CAs, it does not narrow them. Undefined without a bundle: Node's defaults.
+ */
+export function trustedCertificates(bundlePem: string | undefined): string[] | undefined {
+  return bundlePem === undefined ? undefined : [...rootCertificates, bundlePem];
+}
+
 export function createS3Context(
   input: S3ConnectionInput,
   credentials: S3Credentials | undefined = credentialsOrDefaultChain(),
 ): S3Context {
   const connection = S3ConnectionSchema.parse(input);
   const counter = new RequestCounter();
-  const ca = connection.caBundlePath ? readFileSync(connection.caBundlePath) : undefined;
+  const ca = trustedCertificates(connection.caBundlePath ? readFileSync(connection.caBundlePath, "utf8") : undefined);
   const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: connection.maxSockets });
   const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: connection.maxSockets, ...(ca ? { ca } : {}) });
   const client = new S3Client({
