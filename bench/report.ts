@@ -4,6 +4,7 @@
  * drawn by Vega-Lite compiled to Vega and rendered to SVG in Node (no browser, no canvas).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { parse as parseVega, View } from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
@@ -51,6 +52,17 @@ const requestsOf = (run: BenchRun) =>
 
 function find(runs: BenchRun[], where: Partial<BenchRun>): BenchRun | undefined {
   return runs.find((run) => Object.entries(where).every(([key, value]) => run[key as keyof BenchRun] === value));
+}
+
+/** The machine a benchmark ran on, as the report states it. */
+export function machineFacts(loadAverageAtStart: string): BenchResults["machine"] {
+  return {
+    cores: cpus().length,
+    cpu: cpus()[0]?.model ?? "?",
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    loadAverageAtStart,
+  };
 }
 
 export function markdownOf(results: BenchResults): string {
@@ -280,16 +292,9 @@ if (import.meta.main) {
   if (!values.out)
     throw new Error("usage: [--results a.json,b.json] [--from-log a.log,b.log] [--memory-from x] --out dir");
   const loaded = files.map((file) => JSON.parse(readFileSync(file, "utf8")) as BenchResults);
-  const { cpus, totalmem } = await import("node:os");
   const merged: BenchResults = {
     date: new Date().toISOString(),
-    machine: {
-      cores: cpus().length,
-      cpu: cpus()[0]?.model ?? "?",
-      memoryGiB: Math.round(totalmem() / 2 ** 30),
-      node: process.version,
-      loadAverageAtStart: "see the runs",
-    },
+    machine: machineFacts("see the runs"),
     ...loaded[0],
     command: loaded.map((results) => results.command).join("; ") || "npm run bench (rows from its log)",
     servers: Object.assign({}, ...loaded.map((results) => results.servers)),

@@ -14,7 +14,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { cpus, tmpdir, totalmem } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
@@ -32,7 +32,7 @@ import {
   versitygwDatastore,
 } from "./datastores.ts";
 import { mirrorIndexes, prepareMarkers } from "./pbs-baseline.ts";
-import { type BenchResults, type Measured, writeReport } from "./report.ts";
+import { type BenchResults, type Measured, machineFacts, writeReport } from "./report.ts";
 import { parseLatency, startToxiproxy, type Toxiproxy } from "./toxiproxy.ts";
 
 const { values } = parseArgs({
@@ -60,13 +60,7 @@ const DAY = 86_400_000;
 const workDir = mkdtempSync(join(tmpdir(), "chunkgc-bench-"));
 const results: BenchResults = {
   date: new Date().toISOString(),
-  machine: {
-    cores: cpus().length,
-    cpu: cpus()[0]?.model ?? "?",
-    memoryGiB: Math.round(totalmem() / 2 ** 30),
-    node: process.version,
-    loadAverageAtStart: execFileSync("cat", ["/proc/loadavg"]).toString().trim(),
-  },
+  machine: machineFacts(execFileSync("cat", ["/proc/loadavg"]).toString().trim()),
   command: `npm run bench -- ${process.argv.slice(2).join(" ")}`,
   servers: {},
   runs: [],
