@@ -9,6 +9,8 @@ import { runGc } from "../../src/engine/run.ts";
 import { createS3Context, ensureBucket, listObjects, type S3Context } from "../../src/s3/index.ts";
 import {
   type DatastorePlan,
+  type ExpectedOutcome,
+  expectedOutcome,
   planDatastore,
   type SeedParamsInput,
   type SeedReport,
@@ -86,6 +88,24 @@ export async function allKeys(s3: S3Context, prefix = ""): Promise<Set<string>> 
     if (!object.key.includes("/.chunkgc/")) keys.add(object.key);
   }
   return keys;
+}
+
+/** The longest a backup may run before the oracle (like the engine) calls it abandoned. */
+export const MAX_BACKUP_SECONDS = 48 * 3600;
+
+/** What the oracle expects of a run at `now` over a seeded datastore. */
+export function oracleAt(
+  seeded: Seeded,
+  now: Date,
+  graceSeconds: number,
+  maxBackupDurationSeconds = MAX_BACKUP_SECONDS,
+): ExpectedOutcome {
+  return expectedOutcome(seeded.plan, {
+    nowSeconds: Math.floor(now.getTime() / 1000),
+    graceSeconds,
+    maxBackupDurationSeconds,
+    waves: seeded.report.waves,
+  });
 }
 
 /** Seconds between the two waves' uploads, shifted by the grace: a "now" that removes wave 1 but not wave 2. */

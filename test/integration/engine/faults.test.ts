@@ -10,6 +10,7 @@ import {
   allKeys,
   freshBucketContext,
   nowBetweenWaves,
+  oracleAt,
   runEngine,
   type Seeded,
   seed,
@@ -17,7 +18,7 @@ import {
 } from "../../support/engine.ts";
 import { type Fault, type FaultRules, startFaultProxy } from "../../support/fault-proxy.ts";
 import { s3TestServers } from "../../support/s3-servers.ts";
-import { expectationAt, expectationBetweenWaves } from "./shared-setup.ts";
+import { expectationBetweenWaves } from "./shared-setup.ts";
 
 const servers = await s3TestServers();
 const GRACE = 300;
@@ -40,7 +41,7 @@ for (const server of servers) {
     });
     after(() => s3.close());
 
-    const expectationFor = (now: Date) => expectationAt(seeded, now, GRACE);
+    const expectationFor = (now: Date) => oracleAt(seeded, now, GRACE);
 
     test("SlowDown, resets and 500s on every kind of request: retried, and the counters still equal the oracle", async () => {
       // Deterministic: every second request of each kind gets a fault, cycling SlowDown → reset → 500, so every run

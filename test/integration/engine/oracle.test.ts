@@ -7,9 +7,17 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { S3Context } from "../../../src/s3/index.ts";
 import { junkKeys, neighbourKeys } from "../../../src/seed/objects.ts";
-import { allKeys, freshBucketContext, runEngine, type Seeded, seed, tempCacheDir } from "../../support/engine.ts";
+import {
+  allKeys,
+  freshBucketContext,
+  oracleAt,
+  runEngine,
+  type Seeded,
+  seed,
+  tempCacheDir,
+} from "../../support/engine.ts";
 import { s3TestServers } from "../../support/s3-servers.ts";
-import { expectationAt, expectationBetweenWaves } from "./shared-setup.ts";
+import { expectationBetweenWaves } from "./shared-setup.ts";
 
 const GRACE = 300;
 const MAX_BACKUP = 48 * 3600;
@@ -124,7 +132,7 @@ for (const server of servers) {
         });
         // A day and an hour later: the backup still runs (max 48 h) and started before the grace cutoff.
         const now = new Date((startedAt + 25 * 3600) * 1000);
-        const expected = expectationAt(seeded, now, 24 * 3600 + 300, MAX_BACKUP);
+        const expected = oracleAt(seeded, now, 24 * 3600 + 300, MAX_BACKUP);
         const report = await runEngine(s3, server, { store: "ds", cacheDir: tempCacheDir("running"), now });
         assert.equal(report.result, "succeeded", report.message);
         assert.deepEqual(report.counters, expected.counters);

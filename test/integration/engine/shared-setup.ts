@@ -5,29 +5,18 @@
 import type { ChildProcess } from "node:child_process";
 import type { GcReport } from "../../../src/engine/report.ts";
 import type { S3Context } from "../../../src/s3/index.ts";
-import { type ExpectedOutcome, expectedOutcome } from "../../../src/seed/index.ts";
-import { nowBetweenWaves, runEngine, type Seeded, type ServerConnection, tempCacheDir } from "../../support/engine.ts";
+import type { ExpectedOutcome } from "../../../src/seed/index.ts";
+import {
+  MAX_BACKUP_SECONDS,
+  nowBetweenWaves,
+  oracleAt,
+  runEngine,
+  type Seeded,
+  type ServerConnection,
+  tempCacheDir,
+} from "../../support/engine.ts";
 import type { FaultProxy, LoggedRequest } from "../../support/fault-proxy.ts";
 import { type HandmadeChunk, putChunks } from "../../support/handmade-store.ts";
-
-const HOUR = 3600;
-/** The longest a backup may run before the oracle (like the engine) calls it abandoned. */
-export const MAX_BACKUP_SECONDS = 48 * HOUR;
-
-/** What the oracle expects of a run at `now` over a seeded datastore. */
-export function expectationAt(
-  seeded: Seeded,
-  now: Date,
-  graceSeconds: number,
-  maxBackupDurationSeconds = MAX_BACKUP_SECONDS,
-): ExpectedOutcome {
-  return expectedOutcome(seeded.plan, {
-    nowSeconds: Math.floor(now.getTime() / 1000),
-    graceSeconds,
-    maxBackupDurationSeconds,
-    waves: seeded.report.waves,
-  });
-}
 
 /** A "now" between the seed's two upload waves ({@link nowBetweenWaves}) and what the oracle expects of a run then. */
 export function expectationBetweenWaves(
@@ -36,7 +25,7 @@ export function expectationBetweenWaves(
   maxBackupDurationSeconds = MAX_BACKUP_SECONDS,
 ): { now: Date; expected: ExpectedOutcome } {
   const now = nowBetweenWaves(seeded.report, graceSeconds);
-  return { now, expected: expectationAt(seeded, now, graceSeconds, maxBackupDurationSeconds) };
+  return { now, expected: oracleAt(seeded, now, graceSeconds, maxBackupDurationSeconds) };
 }
 
 /** The environment of `chunkgc gc` run as a child process against a test server. */
@@ -85,7 +74,7 @@ export async function runChangedBeforeSecondRound(
     {
       store: "s",
       cacheDir: tempCacheDir(label),
-      now: new Date((upload + 30 * HOUR) * 1000),
+      now: new Date((upload + 30 * 3600) * 1000),
       roundSize: 5,
       deleteBatchSize: 5,
       listConcurrency: 2,
