@@ -16,8 +16,9 @@ import {
   lockPrefix,
   s3LockObjects,
 } from "../../../src/engine/lock.ts";
-import { createS3Context, type S3Context } from "../../../src/s3/index.ts";
+import type { S3Context } from "../../../src/s3/index.ts";
 import { MemoryBucket } from "./memory-bucket.ts";
+import { connectionRefused, unreachableS3 } from "./unreachable-s3.ts";
 
 const STORE = "ds";
 const LEASE = 30_000;
@@ -284,7 +285,7 @@ describe("holding the lock", () => {
 });
 
 describe("assertHeld by the local clock", () => {
-  test("a lease already over by the local clock: refused before any request", async () => {
+  test("a lease already over by the local clock: connectionRefused before any request", async () => {
     const bucket = new MemoryBucket();
     mock.timers.enable({ apis: ["Date"], now: 1_000_000 });
     const lock = await acquire(bucket);
@@ -294,7 +295,7 @@ describe("assertHeld by the local clock", () => {
     assert.deepEqual(bucket.log.slice(ops), []);
   });
 
-  test("a holder stalled past its lease while listing the lock: refused after the listing", async () => {
+  test("a holder stalled past its lease while listing the lock: connectionRefused after the listing", async () => {
     const bucket = new MemoryBucket();
     mock.timers.enable({ apis: ["Date"], now: 1_000_000 });
     const lock = await acquire(bucket);
@@ -319,12 +320,7 @@ describe("assertHeld by the local clock", () => {
 
 describe("s3LockObjects: the real bucket behind the lock", () => {
   test("every operation goes through the S3 client (here: nothing listening), and listing honours the signal", async () => {
-    const s3 = createS3Context(
-      { endpoint: "http://127.0.0.1:9", bucket: "bkt", region: "us-east-1", forcePathStyle: true, maxAttempts: 1 },
-      { accessKeyId: "k", secretAccessKey: "s" },
-    );
-    const refused = (error: unknown) =>
-      /ECONNREFUSED/.test(`${(error as Error).message} ${(error as { code?: string }).code ?? ""}`);
+    const s3 = unreachableS3();
     try {
       const objects = s3LockObjects(s3);
       const key = lockKey(STORE, 1);
@@ -334,12 +330,12 @@ describe("s3LockObjects: the real bucket behind the lock", () => {
             // nothing can be listed
           }
         })(),
-        refused,
+        connectionRefused,
       );
-      await assert.rejects(objects.get(key), refused);
-      await assert.rejects(objects.putIfAbsent(key, "{}"), refused);
-      await assert.rejects(objects.put(key, "{}"), refused);
-      await assert.rejects(objects.delete(key), refused);
+      await assert.rejects(objects.get(key), connectionRefused);
+      await assert.rejects(objects.putIfAbsent(key, "{}"), connectionRefused);
+      await assert.rejects(objects.put(key, "{}"), connectionRefused);
+      await assert.rejects(objects.delete(key), connectionRefused);
       assert.equal(s3.counter.snapshot().total, 5);
       const interrupted = new AbortController();
       interrupted.abort(new Error("SIGTERM"));

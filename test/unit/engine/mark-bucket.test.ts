@@ -27,8 +27,9 @@ import {
 } from "../../../src/engine/mark.ts";
 import { MarkTable } from "../../../src/engine/mark-table.ts";
 import type { KnownSnapshot } from "../../../src/engine/writers.ts";
-import { createS3Context, ObjectNotFoundError, type S3Context } from "../../../src/s3/index.ts";
+import { ObjectNotFoundError, type S3Context } from "../../../src/s3/index.ts";
 import { MemoryBucket } from "./memory-bucket.ts";
+import { connectionRefused, unreachableS3 } from "./unreachable-s3.ts";
 
 const STORE = "ds";
 const MARK_TIME = 1_800_000_000;
@@ -355,16 +356,11 @@ describe("markIndexes: re-reads, cache hits and logs", () => {
 
 describe("s3MarkObjects: the real bucket behind marking", () => {
   test("reads and listing checks go through the S3 client (here: nothing listening)", async () => {
-    const s3 = createS3Context(
-      { endpoint: "http://127.0.0.1:9", bucket: "bkt", region: "us-east-1", forcePathStyle: true, maxAttempts: 1 },
-      { accessKeyId: "k", secretAccessKey: "s" },
-    );
-    const refused = (error: unknown) =>
-      /ECONNREFUSED/.test(`${(error as Error).message} ${(error as { code?: string }).code ?? ""}`);
+    const s3 = unreachableS3();
     try {
       const objects = s3MarkObjects(s3);
-      await assert.rejects(objects.get(fidxKey(TIME_A)), refused);
-      await assert.rejects(objects.isListed(fidxKey(TIME_A)), refused);
+      await assert.rejects(objects.get(fidxKey(TIME_A)), connectionRefused);
+      await assert.rejects(objects.isListed(fidxKey(TIME_A)), connectionRefused);
       assert.equal(s3.counter.snapshot().total, 2);
     } finally {
       s3.close();

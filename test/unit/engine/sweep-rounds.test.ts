@@ -12,8 +12,9 @@ import { emptyCounters, emptySweepStats } from "../../../src/engine/counters.ts"
 import { LockLostError } from "../../../src/engine/lock.ts";
 import { MarkTable } from "../../../src/engine/mark-table.ts";
 import { type Sweeper, s3SweepObjects, sweepChunks } from "../../../src/engine/sweep.ts";
-import { createS3Context, type S3Context } from "../../../src/s3/index.ts";
+import type { S3Context } from "../../../src/s3/index.ts";
 import { MemoryBucket } from "./memory-bucket.ts";
+import { connectionRefused, unreachableS3 } from "./unreachable-s3.ts";
 
 const STORE = "ds";
 const PHASE1 = 1_000_000_000;
@@ -594,24 +595,18 @@ describe("sweepChunks: rounds, listing and their failures", () => {
 
 describe("s3SweepObjects: the real bucket behind the sweep", () => {
   test("lists and deletes through the S3 client (here: nothing listening on the port)", async () => {
-    const s3 = createS3Context(
-      { endpoint: "http://127.0.0.1:9", bucket: "bkt", region: "us-east-1", forcePathStyle: true, maxAttempts: 1 },
-      { accessKeyId: "k", secretAccessKey: "s" },
-    );
+    const s3 = unreachableS3();
     try {
       const objects = s3SweepObjects(s3);
-      const refused = (error: unknown) =>
-        !(error instanceof TypeError) &&
-        /ECONNREFUSED/.test(String((error as Error).message ?? error) + String((error as { code?: string }).code));
       await assert.rejects(
         (async () => {
           for await (const _page of objects.listRanges({ prefix: "ds/.chunks/", ranges: [{}], concurrency: 1 })) {
             // nothing can be listed
           }
         })(),
-        refused,
+        connectionRefused,
       );
-      await assert.rejects(objects.deleteBatch(["ds/.chunks/0000/x"], { attempts: 1 }), refused);
+      await assert.rejects(objects.deleteBatch(["ds/.chunks/0000/x"], { attempts: 1 }), connectionRefused);
       assert.ok(s3.counter.snapshot().total >= 2, "both went through the client");
     } finally {
       s3.close();
