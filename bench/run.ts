@@ -3,21 +3,25 @@
  *   raw parallel listing of .chunks/ (16 streams: the physical reference), raw sequential listing, chunkgc on a cold
  *   and on a warm (steady-state) cache, the PBS-faithful baseline (bench/pbs-baseline.ts: local indexes, one list page
  *   at a time, a local marker per chunk, sequential 100-key deletes) and its download-every-index variant; then the
- *   same with 30 % garbage (chunkgc and the PBS-faithful baseline); then the whole `chunkgc gc` process at 10M chunks
+ *   same with 30 % garbage (the garbage deleted by bare DeleteObjects as the server's own delete rate, chunkgc and the
+ *   PBS-faithful baseline); then the whole `chunkgc gc` process at 10M chunks
  *   against a synthetic endpoint (bench/memory-cli.ts). Writes docs/benchmarks/results.json, results.md and chart.svg.
  *
  *   npm run bench -- [--sizes 100k,1m] [--latency 0ms,20ms] [--servers ceph-rgw,versitygw] [--garbage 0.3]
  *                    [--delete-set 30000] [--memory-chunks 10m] [--out docs/benchmarks]
+ * A server may cap the sizes it runs: `--servers ceph-rgw:100k,versitygw` runs Ceph RGW at the sizes up to 100k only
+ * (its datastores are seeded by PUT, a million objects take the better part of an hour on two cores).
  *
  * Latency comes from toxiproxy (scripts/install.d/40-toxiproxy.sh) between every client and the server: chunkgc, the
  * baselines and the raw listings all go through it; the round trip actually seen is measured and printed.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
+import { chunkKey, digestHex } from "../src/datastore/index.ts";
 import { createS3Context, headObject } from "../src/s3/index.ts";
 import { expectedOutcome, planDatastore } from "../src/seed/index.ts";
 import { start as startCeph } from "../test/servers/ceph-rgw.ts";
@@ -51,7 +55,13 @@ const { values } = parseArgs({
 const count = (text: string) => Math.round(Number(text.replace(/k$/i, "e3").replace(/m$/i, "e6")));
 const sizes = values.sizes.split(",").map(count);
 const latencies = values.latency.split(",").map((text) => ({ label: text, profile: parseLatency(text) }));
-const serverNames = values.servers.split(",") as ("ceph-rgw" | "versitygw")[];
+type ServerName = "ceph-rgw" | "versitygw";
+/** `name` or `name:<largest size>`. */
+const serverRuns = values.servers.split(",").map((entry) => {
+  const [name, cap] = entry.split(":");
+  if (name !== "ceph-rgw" && name !== "versitygw") throw new Error(`unknown server ${JSON.stringify(name)}`);
+  return { name: name as ServerName, maxSize: cap ? count(cap) : Number.POSITIVE_INFINITY };
+});
 const garbageFraction = Number(values.garbage);
 const deleteSetMax = count(values["delete-set"]);
 const GRACE = 24 * 3600 + 300;
@@ -130,7 +140,7 @@ function checkCounters(label: string, measured: Measured, expected: Record<strin
   }
 }
 
-async function startServer(name: "ceph-rgw" | "versitygw") {
+async function startServer(name: ServerName) {
   const dir = join(workDir, name);
   mkdirSync(dir, { recursive: true });
   const server = name === "versitygw" ? await startVersitygw(dir) : await startCeph(dir);
@@ -138,7 +148,7 @@ async function startServer(name: "ceph-rgw" | "versitygw") {
 }
 
 async function datastore(
-  name: "ceph-rgw" | "versitygw",
+  name: ServerName,
   server: S3ServerHandle,
   dataDir: string,
   bucket: string,
@@ -155,6 +165,17 @@ async function datastore(
   return seeded;
 }
 
+/** The keys of a datastore's garbage chunks, written as a JSON array to a file (for the raw-delete mode). */
+function garbageKeysFile(seeded: Seeded, file: string): string {
+  const plan = planDatastore(seeded.params, seeded.referenceTime);
+  const keys: string[] = [];
+  for (let id = plan.ranges.garbage[0]; id < plan.ranges.garbage[1]; id += 1) {
+    keys.push(chunkKey(seeded.store, digestHex(plan.digests, id * 32)));
+  }
+  writeFileSync(file, JSON.stringify(keys));
+  return file;
+}
+
 /** Brings the deleted garbage back: a fresh link of the kept copy (versitygw) or PUTs (Ceph); seconds taken. */
 async function restore(name: string, server: S3ServerHandle, dataDir: string, seeded: Seeded): Promise<number> {
   if (name === "versitygw") return relinkVersitygw(dataDir, seeded);
@@ -164,12 +185,12 @@ async function restore(name: string, server: S3ServerHandle, dataDir: string, se
 let toxiproxy: Toxiproxy | undefined;
 try {
   toxiproxy = latencies.some((l) => l.profile.rttMs > 0) ? await startToxiproxy(workDir) : undefined;
-  for (const name of serverNames) {
+  for (const { name, maxSize } of serverRuns) {
     const { server, dataDir } = await startServer(name);
     results.servers[name] = { endpoint: server.endpoint, version: serverVersion(name) };
     log(`\n# server ${name} (${results.servers[name]!.version}); machine ${results.machine.cores} cores`);
     try {
-      for (const size of sizes) {
+      for (const size of sizes.filter((size) => size <= maxSize)) {
         // No garbage: the steady state of a scheduled GC.
         const seeded = await datastore(name, server, dataDir, `b${size}`, "s", size, 0);
         const nowMs = Math.max(Date.now(), seeded.waves[1]!.endMs + 2 * DAY);
@@ -201,6 +222,7 @@ try {
         await mirrorIndexes(gS3, g.store, join(gLocal, "indexes"));
         gS3.close();
         prepareMarkers(join(gLocal, "indexes"), join(gLocal, "markers"), Math.floor(gNowMs / 1000) - 3600);
+        const gKeys = garbageKeysFile(g, join(workDir, `garbage-keys-${name}-${size}.json`));
 
         for (const { label, profile } of latencies) {
           const endpoint =
@@ -240,6 +262,24 @@ try {
           row("PBS, every index downloaded", pbsDownload);
 
           log(`\n## ${name}, ${garbageTotal} chunks with ${garbage} garbage, latency ${label}`);
+          const rawDelete = measure(server, endpoint, {
+            bucket: g.bucket,
+            store: g.store,
+            now: gNow,
+            mode: "raw-delete",
+            keysFile: gKeys,
+          });
+          results.runs.push({
+            server: name,
+            chunks: garbageTotal,
+            latency: label,
+            rttMs: rtt,
+            garbage,
+            engine: "raw parallel delete (garbage)",
+            ...rawDelete,
+          });
+          log(formatRow("raw parallel delete", rawDelete, garbageTotal));
+          log(`  (garbage restored in ${(await restore(name, server, dataDir, g)).toFixed(1)} s)`);
           for (const engine of ["chunkgc", "pbs"] as const) {
             const measured = measure(server, endpoint, {
               bucket: g.bucket,
