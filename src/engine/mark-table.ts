@@ -3,60 +3,66 @@
  * in a small, predictable amount of memory.
  *
  * Layout: 256 segments, chosen by the first byte of the key; each is an open-addressing table with linear probing in
- * ONE Int32Array of 4 words per slot (`key0, key1, key2, time`: 16 bytes, a quarter of a cache line) plus one bit per
- * slot for "seen" in a separate Uint8Array: 16.125 bytes per slot, no JS object or string per entry. A segment grows
- * by half when an insert would push its load above 0.75, so the table holds 21.5 to 32 bytes per entry. Growing one
+ * ONE Int32Array of 3 words per slot (`key1, key2, time`: 12 bytes) plus one bit per slot for "seen" in a separate
+ * Uint8Array: 12.125 bytes per slot, no JS object or string per entry. A segment grows by half when an insert would
+ * push its load above 0.85, so the table holds 14.3 to 21.4 bytes per entry (about 14.6 when pre-sized). Growing one
  * segment at a time is what keeps memory flat: a single array would need its old and its doubled copy at once (3× the
- * entries' worth at the moment of growth, ~400 MiB at 10M chunks), a segment's growth costs 1/256 of that. Digests
- * are uniform, so the segments fill evenly and a table pre-sized for N entries rarely grows at all.
+ * entries' worth at the moment of growth), a segment's growth costs 1/256 of that. Digests are uniform, so the
+ * segments fill evenly and a table pre-sized for N entries rarely grows at all.
  *
- * Key = the FIRST 12 BYTES of the 32-byte SHA-256 digest, read as three big-endian 32-bit words (so a slot's words,
- * printed as hex, are the first 24 hex characters of the chunk key).
- * - Why 12 bytes are enough: SHA-256 digests are uniformly distributed, so two distinct chunks share a 96-bit prefix
- *   with probability about n²/2⁹⁷ (10⁷ chunks: ~6·10⁻¹⁶). And a collision can only err in the SAFE direction: an
- *   unreferenced chunk would look marked (and be kept), a referenced one can never look unmarked.
- * - The hash is the first word itself (digests are already uniform; no mixing needed): its first byte picks the
- *   segment, the other 24 bits are mapped onto the segment's capacity by a multiply (`bits · capacity / 2³²`) rather
- *   than a mask, so a capacity need not be a power of two and the slot order follows the digest order. A malicious client able to upload chunks whose digests share a 32-bit prefix
- *   (~2³² hashes each) could only slow the table down, never change a decision.
- * - The all-zero 12-byte key marks an empty slot, so that one key lives outside the slots (`#zero*` fields).
+ * Key = the FIRST 9 BYTES of the 32-byte SHA-256 digest: byte 0 picks the segment (and is not stored), bytes 1–4 and
+ * 5–8 are the slot's two key words, read big-endian (so a slot's words, printed as hex, are hex characters 2–17 of the
+ * chunk key, and the slot order within a segment follows the digest order).
+ * - Why 72 bits are enough: SHA-256 digests are uniformly distributed, so among n distinct chunks some two share a
+ *   72-bit prefix with probability about n²/2⁷³ (10⁷ chunks: ~1·10⁻⁸; 10⁸ chunks: ~1·10⁻⁶). And a collision can only
+ *   err in the SAFE direction: the two chunks share one entry, which keeps the LATER of their mark times, so an
+ *   unreferenced chunk may look marked and be kept (garbage left behind for as long as its twin is referenced), while a
+ *   referenced one can never look unmarked, nor older than its own mark.
+ * - The hash is the first key word itself (digests are already uniform; no mixing needed), mapped onto the
+ *   segment's capacity by a multiply (`word · capacity / 2³²`) rather than a mask, so a capacity need not be a power
+ *   of two. A malicious client able to upload chunks whose digests share a 40-bit prefix (~2⁴⁰ hashes each) could
+ *   only slow the table down, never change a decision.
+ * - The all-zero key words mark an empty slot, so in each segment the one key whose bytes 1–8 are zero lives outside
+ *   the slots (the segment's `zero*` fields).
  *
  * Not thread-safe (nothing in Node is), and not to be modified while a `writeRecords` export is in progress.
  */
-
 /** Bytes of the key taken from a digest. */
-export const MARK_KEY_SIZE = 12;
-/** One exported record: the 12 key bytes, then the time as u32 little-endian (see `writeRecords`). */
-export const MARK_RECORD_SIZE = 16;
+export const MARK_KEY_SIZE = 9;
+/** One exported record: the 9 key bytes, then the time as u32 little-endian (see `writeRecords`). */
+export const MARK_RECORD_SIZE = 13;
 /** A segment grows when an insert would push its size / capacity above this. */
-export const MAX_LOAD_FACTOR = 0.75;
+export const MAX_LOAD_FACTOR = 0.85;
 /** Segments (by the key's first byte). */
 export const SEGMENTS = 256;
 /** A full segment grows to this many times its capacity. */
 export const GROWTH_FACTOR = 1.5;
 
-const WORDS_PER_SLOT = 4;
+const WORDS_PER_SLOT = 3;
 /** Digests in a list (index digests) are 32 bytes apart. */
 const DIGEST_STRIDE = 32;
 /** Digests whose home slots markAll touches before probing them. */
 const PREFETCH_BATCH = 32;
 /** Smallest segment. */
 const MIN_CAPACITY = 16;
-/** Slots of one segment (2²⁸ slots in all, as before segmentation: 4 GiB of slots). */
+/** Slots of one segment (2²⁸ slots in all: 3 GiB of slots). */
 const MAX_SEGMENT_CAPACITY = 2 ** 20;
-/** writeRecords positions: segment · POSITION_STRIDE + slot. */
+/**
+ * writeRecords positions: segment · POSITION_STRIDE + slot; slot = the segment's capacity stands for the segment's
+ * zero key (the one kept outside the slots).
+ */
 const POSITION_STRIDE = 2 * MAX_SEGMENT_CAPACITY;
-const ZERO_POSITION = SEGMENTS * POSITION_STRIDE;
+const END_POSITION = SEGMENTS * POSITION_STRIDE;
 const TWO_POW_32 = 4294967296;
 
 /** Value of a lowercase hex character code, -1 for anything else. */
 const HEX_VALUE = new Int8Array(128).fill(-1);
 for (let i = 0; i < 16; i++) HEX_VALUE["0123456789abcdef".charCodeAt(i)] = i;
 
-/** The big-endian 32-bit word (as int32) of 8 lowercase hex characters at `position`; throws on anything else. */
-function hexWord(hex: string, position: number): number {
+/** The big-endian value (as int32) of `count` lowercase hex characters at `position`; throws on anything else. */
+function hexValue(hex: string, position: number, count: number): number {
   let word = 0;
-  for (let j = position; j < position + 8; j++) {
+  for (let j = position; j < position + count; j++) {
     const code = hex.charCodeAt(j);
     const value = code < 128 ? HEX_VALUE[code]! : -1;
     if (value < 0) throw new RangeError(`not a lowercase hex digest: ${JSON.stringify(hex)}`);
@@ -101,16 +107,21 @@ function segmentShareOf(entries: number): number {
 
 /** One open-addressing table: the keys whose first byte is its index. */
 interface Segment {
-  /** `key0, key1, key2, time` per slot; all-zero key words = empty slot. Keys as int32, time as uint32 bits. */
+  /** `key1, key2, time` per slot; all-zero key words = empty slot. Keys as int32, time as uint32 bits. */
   slots: Int32Array;
   /** One "seen" bit per slot. */
   seen: Uint8Array;
   capacity: number;
-  /** capacity / 2³²: slot of a key = floor(((key0 << 8) >>> 0) · scale). */
+  /** capacity / 2³²: slot of a key = floor((key1 >>> 0) · scale). */
   scale: number;
+  /** Entries in the slots (the zero key not counted). */
   used: number;
   /** Largest `used` allowed before the next insert grows the segment. */
   growAt: number;
+  /** The segment's key with zero key words, kept outside the slots. */
+  zeroPresent: boolean;
+  zeroTime: number;
+  zeroSeen: boolean;
 }
 
 function newSegment(capacity: number): Segment {
@@ -121,6 +132,9 @@ function newSegment(capacity: number): Segment {
     scale: capacity / TWO_POW_32,
     used: 0,
     growAt: Math.floor(capacity * MAX_LOAD_FACTOR),
+    zeroPresent: false,
+    zeroTime: 0,
+    zeroSeen: false,
   };
 }
 
@@ -138,15 +152,16 @@ function release(segment: Segment): void {
 }
 
 /** Home slot of a key in its segment. */
-function homeSlot(segment: Segment, k0: number): number {
-  return (((k0 << 8) >>> 0) * segment.scale) >>> 0;
+function homeSlot(segment: Segment, k1: number): number {
+  return ((k1 >>> 0) * segment.scale) >>> 0;
+}
+
+function zeroCount(segment: Segment): number {
+  return segment.zeroPresent ? 1 : 0;
 }
 
 export class MarkTable {
   readonly #segments: Segment[] = [];
-  #zeroPresent = false;
-  #zeroTime = 0;
-  #zeroSeen = false;
   /** Keeps the prefetching loads of markAll observable, so that the compiler cannot drop them. */
   #sink = 0;
   /** Reused key view handed to forEach callbacks. */
@@ -163,8 +178,8 @@ export class MarkTable {
   /** Number of distinct keys. */
   get size(): number {
     let used = 0;
-    for (const segment of this.#segments) used += segment.used;
-    return used + (this.#zeroPresent ? 1 : 0);
+    for (const segment of this.#segments) used += segment.used + zeroCount(segment);
+    return used;
   }
 
   /** Number of slots (all segments). */
@@ -177,16 +192,16 @@ export class MarkTable {
   /** Bytes held by the table's arrays (the per-entry cost is this / size). */
   approximateBytes(): number {
     let bytes = 128;
-    for (const segment of this.#segments) bytes += segment.slots.byteLength + segment.seen.byteLength + 64;
+    for (const segment of this.#segments) bytes += segment.slots.byteLength + segment.seen.byteLength + 96;
     return bytes;
   }
 
-  // ---- byte API (digest bytes at an offset; only the first 12 bytes are read) ----
+  // ---- byte API (digest bytes at an offset; only the first 9 bytes are read) ----
 
   /** Records `time` for the digest at `offset` (keeps the later of the stored and the given time). True when new. */
   mark(digest: Uint8Array, offset: number, time: number): boolean {
     this.#checkBytes(digest, offset);
-    return this.#mark(byteWord(digest, offset), byteWord(digest, offset + 4), byteWord(digest, offset + 8), time);
+    return this.#mark(digest[offset]!, byteWord(digest, offset + 1), byteWord(digest, offset + 5), time);
   }
 
   /**
@@ -206,13 +221,12 @@ export class MarkTable {
       const end = Math.min(digests.length, start + batchBytes);
       let touched = 0;
       for (let at = start; at < end; at += DIGEST_STRIDE) {
-        const k0 = byteWord(digests, at);
-        const segment = segments[k0 >>> 24]!;
-        touched ^= segment.slots[homeSlot(segment, k0) << 2]!;
+        const segment = segments[digests[at]!]!;
+        touched ^= segment.slots[homeSlot(segment, byteWord(digests, at + 1)) * WORDS_PER_SLOT]!;
       }
       this.#sink ^= touched;
       for (let at = start; at < end; at += DIGEST_STRIDE) {
-        if (this.#mark(byteWord(digests, at), byteWord(digests, at + 4), byteWord(digests, at + 8), time)) added += 1;
+        if (this.#mark(digests[at]!, byteWord(digests, at + 1), byteWord(digests, at + 5), time)) added += 1;
       }
     }
     return added;
@@ -221,95 +235,95 @@ export class MarkTable {
   /** The stored time of the digest at `offset`, 0 when absent. */
   timeOf(digest: Uint8Array, offset: number): number {
     this.#checkBytes(digest, offset);
-    return this.#timeOf(byteWord(digest, offset), byteWord(digest, offset + 4), byteWord(digest, offset + 8));
+    return this.#timeOf(digest[offset]!, byteWord(digest, offset + 1), byteWord(digest, offset + 5));
   }
 
   /** Whether the digest at `offset` is in the table. */
   has(digest: Uint8Array, offset: number): boolean {
     this.#checkBytes(digest, offset);
-    return this.#has(byteWord(digest, offset), byteWord(digest, offset + 4), byteWord(digest, offset + 8));
+    return this.#has(digest[offset]!, byteWord(digest, offset + 1), byteWord(digest, offset + 5));
   }
 
   /** Flags the digest as seen in the bucket. Absent digests are NOT inserted; returns whether it was present. */
   setSeen(digest: Uint8Array, offset: number): boolean {
     this.#checkBytes(digest, offset);
-    return this.#setSeen(byteWord(digest, offset), byteWord(digest, offset + 4), byteWord(digest, offset + 8));
+    return this.#setSeen(digest[offset]!, byteWord(digest, offset + 1), byteWord(digest, offset + 5));
   }
 
   // ---- hex API (a 64-character lowercase hex digest; parsed in place, no allocation) ----
 
   markHex(hex: string, time: number): boolean {
     checkHexLength(hex);
-    return this.#mark(hexWord(hex, 0), hexWord(hex, 8), hexWord(hex, 16), time);
+    return this.#mark(hexValue(hex, 0, 2), hexValue(hex, 2, 8), hexValue(hex, 10, 8), time);
   }
 
   timeOfHex(hex: string): number {
     checkHexLength(hex);
-    return this.#timeOf(hexWord(hex, 0), hexWord(hex, 8), hexWord(hex, 16));
+    return this.#timeOf(hexValue(hex, 0, 2), hexValue(hex, 2, 8), hexValue(hex, 10, 8));
   }
 
   hasHex(hex: string): boolean {
     checkHexLength(hex);
-    return this.#has(hexWord(hex, 0), hexWord(hex, 8), hexWord(hex, 16));
+    return this.#has(hexValue(hex, 0, 2), hexValue(hex, 2, 8), hexValue(hex, 10, 8));
   }
 
   /** Like setSeen (returns whether present; absent digests are not inserted). */
   setSeenHex(hex: string): boolean {
     checkHexLength(hex);
-    return this.#setSeen(hexWord(hex, 0), hexWord(hex, 8), hexWord(hex, 16));
+    return this.#setSeen(hexValue(hex, 0, 2), hexValue(hex, 2, 8), hexValue(hex, 10, 8));
   }
 
   /** setSeenHex and timeOfHex in one probe: flags the digest as seen (if present) and returns its time (0: absent). */
   seenTimeOfHex(hex: string): number {
     checkHexLength(hex);
-    const k0 = hexWord(hex, 0);
-    const k1 = hexWord(hex, 8);
-    const k2 = hexWord(hex, 16);
-    if ((k0 | k1 | k2) === 0) {
-      if (this.#zeroPresent) this.#zeroSeen = true;
-      return this.#zeroPresent ? this.#zeroTime : 0;
+    const segment = this.#segments[hexValue(hex, 0, 2)]!;
+    const k1 = hexValue(hex, 2, 8);
+    const k2 = hexValue(hex, 10, 8);
+    if ((k1 | k2) === 0) {
+      if (segment.zeroPresent) segment.zeroSeen = true;
+      return segment.zeroPresent ? segment.zeroTime : 0;
     }
-    const segment = this.#segments[k0 >>> 24]!;
-    const slot = this.#find(segment, k0, k1, k2);
+    const slot = this.#find(segment, k1, k2);
     if (slot < 0) return 0;
     segment.seen[slot >> 3]! |= 1 << (slot & 7);
-    return segment.slots[(slot << 2) + 3]! >>> 0;
+    return segment.slots[slot * WORDS_PER_SLOT + 2]! >>> 0;
   }
 
   // ---- whole-table operations ----
 
-  /** Calls back for every entry. `key12` is ONE reused view: copy it to keep it. Do not modify the table meanwhile. */
-  forEach(callback: (key12: Uint8Array, time: number, seen: boolean) => void): void {
+  /** Calls back for every entry. `key9` is ONE reused view: copy it to keep it. Do not modify the table meanwhile. */
+  forEach(callback: (key9: Uint8Array, time: number, seen: boolean) => void): void {
     const key = this.#keyView;
     const view = new DataView(key.buffer);
-    if (this.#zeroPresent) {
-      key.fill(0);
-      callback(key, this.#zeroTime, this.#zeroSeen);
-    }
-    for (const segment of this.#segments) {
+    this.#segments.forEach((segment, index) => {
+      key[0] = index;
+      if (segment.zeroPresent) {
+        key.fill(0, 1);
+        callback(key, segment.zeroTime, segment.zeroSeen);
+      }
       const { slots, seen, capacity } = segment;
       for (let slot = 0; slot < capacity; slot++) {
-        const base = slot << 2;
-        const k0 = slots[base]!;
-        const k1 = slots[base + 1]!;
-        const k2 = slots[base + 2]!;
-        if ((k0 | k1 | k2) === 0) continue;
-        view.setInt32(0, k0);
-        view.setInt32(4, k1);
-        view.setInt32(8, k2);
-        callback(key, slots[base + 3]! >>> 0, (seen[slot >> 3]! & (1 << (slot & 7))) !== 0);
+        const base = slot * WORDS_PER_SLOT;
+        const k1 = slots[base]!;
+        const k2 = slots[base + 1]!;
+        if ((k1 | k2) === 0) continue;
+        view.setInt32(1, k1);
+        view.setInt32(5, k2);
+        callback(key, slots[base + 2]! >>> 0, (seen[slot >> 3]! & (1 << (slot & 7))) !== 0);
       }
-    }
+    });
   }
 
   /** Entries with time ≥ minTime that were never flagged seen: referenced chunks missing from the bucket. */
   countUnseenSince(minTime: number): number {
-    let count = this.#zeroPresent && this.#zeroTime >= minTime && !this.#zeroSeen ? 1 : 0;
-    for (const { slots, seen, capacity } of this.#segments) {
+    let count = 0;
+    for (const segment of this.#segments) {
+      const { slots, seen, capacity } = segment;
+      if (segment.zeroPresent && segment.zeroTime >= minTime && !segment.zeroSeen) count += 1;
       for (let slot = 0; slot < capacity; slot++) {
-        const base = slot << 2;
-        if ((slots[base]! | slots[base + 1]! | slots[base + 2]!) === 0) continue;
-        if (slots[base + 3]! >>> 0 >= minTime && (seen[slot >> 3]! & (1 << (slot & 7))) === 0) count += 1;
+        const base = slot * WORDS_PER_SLOT;
+        if ((slots[base]! | slots[base + 1]!) === 0) continue;
+        if (slots[base + 2]! >>> 0 >= minTime && (seen[slot >> 3]! & (1 << (slot & 7))) === 0) count += 1;
       }
     }
     return count;
@@ -317,19 +331,21 @@ export class MarkTable {
 
   /** Entries with time ≥ minTime (what `writeRecords` exports with the same minTime). */
   countSince(minTime: number): number {
-    let count = this.#zeroPresent && this.#zeroTime >= minTime ? 1 : 0;
-    for (const { slots, capacity } of this.#segments) {
+    let count = 0;
+    for (const segment of this.#segments) {
+      const { slots, capacity } = segment;
+      if (segment.zeroPresent && segment.zeroTime >= minTime) count += 1;
       for (let slot = 0; slot < capacity; slot++) {
-        const base = slot << 2;
-        if ((slots[base]! | slots[base + 1]! | slots[base + 2]!) === 0) continue;
-        if (slots[base + 3]! >>> 0 >= minTime) count += 1;
+        const base = slot * WORDS_PER_SLOT;
+        if ((slots[base]! | slots[base + 1]!) === 0) continue;
+        if (slots[base + 2]! >>> 0 >= minTime) count += 1;
       }
     }
     return count;
   }
 
   /**
-   * Exports entries with time ≥ minTime as 16-byte records (12 key bytes, u32 little-endian time) into `out`, as many
+   * Exports entries with time ≥ minTime as 13-byte records (9 key bytes, u32 little-endian time) into `out`, as many
    * as fit, starting at position `from` (0 for the first call). Returns the records written and the position to pass
    * next, -1 when the table is exhausted. Positions are only valid while the table is not modified.
    */
@@ -337,42 +353,47 @@ export class MarkTable {
     const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
     const maxRecords = Math.floor(out.byteLength / MARK_RECORD_SIZE);
     let records = 0;
-    // A position is segment · POSITION_STRIDE + slot; the zero key sits at the virtual position ZERO_POSITION.
+    // A position is segment · POSITION_STRIDE + slot; slot = capacity is the segment's zero key.
     let position = from;
-    while (position < ZERO_POSITION && records < maxRecords) {
+    while (position < END_POSITION && records < maxRecords) {
       const index = Math.floor(position / POSITION_STRIDE);
-      const { slots, capacity } = this.#segments[index]!;
+      const segment = this.#segments[index]!;
+      const { slots, capacity } = segment;
       let slot = position - index * POSITION_STRIDE;
       for (; slot < capacity && records < maxRecords; slot++) {
-        const base = slot << 2;
-        const k0 = slots[base]!;
-        const k1 = slots[base + 1]!;
-        const k2 = slots[base + 2]!;
-        if ((k0 | k1 | k2) === 0) continue;
-        const time = slots[base + 3]! >>> 0;
+        const base = slot * WORDS_PER_SLOT;
+        const k1 = slots[base]!;
+        const k2 = slots[base + 1]!;
+        if ((k1 | k2) === 0) continue;
+        const time = slots[base + 2]! >>> 0;
         if (time < minTime) continue;
         const at = records * MARK_RECORD_SIZE;
-        view.setInt32(at, k0);
-        view.setInt32(at + 4, k1);
-        view.setInt32(at + 8, k2);
-        view.setUint32(at + 12, time, true);
+        out[at] = index;
+        view.setInt32(at + 1, k1);
+        view.setInt32(at + 5, k2);
+        view.setUint32(at + 9, time, true);
         records += 1;
       }
-      position = slot < capacity ? index * POSITION_STRIDE + slot : (index + 1) * POSITION_STRIDE;
-    }
-    if (position === ZERO_POSITION && records < maxRecords) {
-      if (this.#zeroPresent && this.#zeroTime >= minTime) {
-        const at = records * MARK_RECORD_SIZE;
-        out.fill(0, at, at + MARK_KEY_SIZE);
-        view.setUint32(at + 12, this.#zeroTime, true);
-        records += 1;
+      if (slot === capacity && records < maxRecords) {
+        if (segment.zeroPresent && segment.zeroTime >= minTime) {
+          const at = records * MARK_RECORD_SIZE;
+          out[at] = index;
+          out.fill(0, at + 1, at + MARK_KEY_SIZE);
+          view.setUint32(at + 9, segment.zeroTime, true);
+          records += 1;
+        }
+        slot += 1;
       }
-      position += 1;
+      position = slot <= capacity ? index * POSITION_STRIDE + slot : (index + 1) * POSITION_STRIDE;
     }
-    return { records, next: position > ZERO_POSITION ? -1 : position };
+    return { records, next: position >= END_POSITION ? -1 : position };
   }
 
-  /** Makes room for `entries` entries in total without further growth (one segment at a time). */
+  /**
+   * Makes room for `entries` entries in total without further growth (one segment at a time). Each segment is sized
+   * for its expected share plus four standard deviations, no more: entries beyond that grow a segment by half, one
+   * segment at a time, so no headroom is needed against a spike.
+   */
   reserve(entries: number): void {
     const share = segmentShareOf(entries);
     this.#segments.forEach((segment, index) => {
@@ -386,10 +407,10 @@ export class MarkTable {
       segment.slots.fill(0);
       segment.seen.fill(0);
       segment.used = 0;
+      segment.zeroPresent = false;
+      segment.zeroTime = 0;
+      segment.zeroSeen = false;
     }
-    this.#zeroPresent = false;
-    this.#zeroTime = 0;
-    this.#zeroSeen = false;
   }
 
   // ---- internals ----
@@ -401,71 +422,71 @@ export class MarkTable {
   }
 
   /** The slot of the segment holding the key (≥ 0), or ~slot of the empty slot where it would go (< 0). Key ≠ 0. */
-  #find(segment: Segment, k0: number, k1: number, k2: number): number {
+  #find(segment: Segment, k1: number, k2: number): number {
     const { slots, capacity } = segment;
-    let slot = homeSlot(segment, k0);
+    let slot = homeSlot(segment, k1);
     for (;;) {
-      const base = slot << 2;
-      const s0 = slots[base]!;
-      const s1 = slots[base + 1]!;
-      const s2 = slots[base + 2]!;
-      if (s0 === k0 && s1 === k1 && s2 === k2) return slot;
-      if ((s0 | s1 | s2) === 0) return ~slot;
+      const base = slot * WORDS_PER_SLOT;
+      const s1 = slots[base]!;
+      const s2 = slots[base + 1]!;
+      if (s1 === k1 && s2 === k2) return slot;
+      if ((s1 | s2) === 0) return ~slot;
       slot += 1;
       if (slot === capacity) slot = 0;
     }
   }
 
-  #mark(k0: number, k1: number, k2: number, time: number): boolean {
+  #mark(index: number, k1: number, k2: number, time: number): boolean {
     checkTime(time);
-    if ((k0 | k1 | k2) === 0) {
-      const added = !this.#zeroPresent;
-      if (added || time > this.#zeroTime) this.#zeroTime = time;
-      this.#zeroPresent = true;
+    let segment = this.#segments[index]!;
+    if ((k1 | k2) === 0) {
+      const added = !segment.zeroPresent;
+      // The later time wins: an entry shared by two chunks never gets older than either's mark.
+      if (added || time > segment.zeroTime) segment.zeroTime = time;
+      segment.zeroPresent = true;
       return added;
     }
-    const index = k0 >>> 24;
-    let segment = this.#segments[index]!;
-    let slot = this.#find(segment, k0, k1, k2);
+    let slot = this.#find(segment, k1, k2);
     if (slot >= 0) {
-      const at = (slot << 2) + 3;
+      const at = slot * WORDS_PER_SLOT + 2;
+      // The later time wins: an entry shared by two chunks never gets older than either's mark.
       if (time > segment.slots[at]! >>> 0) segment.slots[at] = time;
       return false;
     }
     if (segment.used >= segment.growAt) {
       this.#rehash(index, Math.max(segment.capacity + 1, Math.ceil(segment.capacity * GROWTH_FACTOR)));
       segment = this.#segments[index]!;
-      slot = this.#find(segment, k0, k1, k2);
+      slot = this.#find(segment, k1, k2);
     }
-    const base = ~slot << 2;
+    const base = ~slot * WORDS_PER_SLOT;
     const slots = segment.slots;
-    slots[base] = k0;
-    slots[base + 1] = k1;
-    slots[base + 2] = k2;
-    slots[base + 3] = time;
+    slots[base] = k1;
+    slots[base + 1] = k2;
+    slots[base + 2] = time;
     segment.used += 1;
     return true;
   }
 
-  #timeOf(k0: number, k1: number, k2: number): number {
-    if ((k0 | k1 | k2) === 0) return this.#zeroPresent ? this.#zeroTime : 0;
-    const segment = this.#segments[k0 >>> 24]!;
-    const slot = this.#find(segment, k0, k1, k2);
-    return slot >= 0 ? segment.slots[(slot << 2) + 3]! >>> 0 : 0;
+  #timeOf(index: number, k1: number, k2: number): number {
+    const segment = this.#segments[index]!;
+    if ((k1 | k2) === 0) return segment.zeroPresent ? segment.zeroTime : 0;
+    const slot = this.#find(segment, k1, k2);
+    return slot >= 0 ? segment.slots[slot * WORDS_PER_SLOT + 2]! >>> 0 : 0;
   }
 
-  #has(k0: number, k1: number, k2: number): boolean {
-    if ((k0 | k1 | k2) === 0) return this.#zeroPresent;
-    return this.#find(this.#segments[k0 >>> 24]!, k0, k1, k2) >= 0;
+  #has(index: number, k1: number, k2: number): boolean {
+    const segment = this.#segments[index]!;
+    if ((k1 | k2) === 0) return segment.zeroPresent;
+    return this.#find(segment, k1, k2) >= 0;
   }
 
-  #setSeen(k0: number, k1: number, k2: number): boolean {
-    if ((k0 | k1 | k2) === 0) {
-      if (this.#zeroPresent) this.#zeroSeen = true;
-      return this.#zeroPresent;
+  #setSeen(index: number, k1: number, k2: number): boolean {
+    const segment = this.#segments[index]!;
+    if ((k1 | k2) === 0) {
+      if (segment.zeroPresent) segment.zeroSeen = true;
+      return segment.zeroPresent;
     }
-    const segment = this.#segments[k0 >>> 24]!;
-    const slot = this.#find(segment, k0, k1, k2);
+    const slot = this.#find(segment, k1, k2);
     if (slot < 0) return false;
     segment.seen[slot >> 3]! |= 1 << (slot & 7);
     return true;
@@ -482,24 +503,25 @@ export class MarkTable {
     const grown = newSegment(capacity);
     const { slots, seen } = grown;
     for (let from = 0; from < old.capacity; from++) {
-      const at = from << 2;
-      const k0 = old.slots[at]!;
-      const k1 = old.slots[at + 1]!;
-      const k2 = old.slots[at + 2]!;
-      if ((k0 | k1 | k2) === 0) continue;
-      let slot = homeSlot(grown, k0);
-      while ((slots[slot << 2]! | slots[(slot << 2) + 1]! | slots[(slot << 2) + 2]!) !== 0) {
+      const at = from * WORDS_PER_SLOT;
+      const k1 = old.slots[at]!;
+      const k2 = old.slots[at + 1]!;
+      if ((k1 | k2) === 0) continue;
+      let slot = homeSlot(grown, k1);
+      while ((slots[slot * WORDS_PER_SLOT]! | slots[slot * WORDS_PER_SLOT + 1]!) !== 0) {
         slot += 1;
         if (slot === capacity) slot = 0;
       }
-      const to = slot << 2;
-      slots[to] = k0;
-      slots[to + 1] = k1;
-      slots[to + 2] = k2;
-      slots[to + 3] = old.slots[at + 3]!;
+      const to = slot * WORDS_PER_SLOT;
+      slots[to] = k1;
+      slots[to + 1] = k2;
+      slots[to + 2] = old.slots[at + 2]!;
       if ((old.seen[from >> 3]! & (1 << (from & 7))) !== 0) seen[slot >> 3]! |= 1 << (slot & 7);
     }
     grown.used = old.used;
+    grown.zeroPresent = old.zeroPresent;
+    grown.zeroTime = old.zeroTime;
+    grown.zeroSeen = old.zeroSeen;
     this.#segments[index] = grown;
     release(old);
   }

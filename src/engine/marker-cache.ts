@@ -3,24 +3,29 @@
  * directory (a PVC in Kubernetes) between runs. It plays the role of PBS's chunk atimes: a chunk referenced by a
  * snapshot that was pruned since the last run stays "recently marked" until the cutoff has passed.
  *
- * File `markers.v1.bin`, all integers little-endian:
+ * File `markers.v2.bin`, all integers little-endian:
  *
  * | offset | size | field |
  * |---|---|---|
  * | 0 | 8 | magic `chunkgcM` |
- * | 8 | 4 | version, 1 |
- * | 12 | 4 | record size, 16 |
+ * | 8 | 4 | version, 2 |
+ * | 12 | 4 | record size, 13 |
  * | 16 | 8 | entry count n (u64) |
  * | 24 | 8 | written at, ms since the epoch (u64) |
  * | 32 | 4 | minTime: the oldest time an entry may have (entries older were dropped when writing) |
  * | 36 | 4 | identity length L |
  * | 40 | L | identity: JSON `{"endpoint","bucket","store"}`, zero-padded to a multiple of 8 → header size H |
- * | H | 16·n | records: 12 key bytes, u32 time (epoch seconds) |
- * | H+16·n | 32 | SHA-256 of every byte before it |
+ * | H | 13·n | records: 9 key bytes (the mark table's key), u32 time (epoch seconds) |
+ * | H+13·n | 32 | SHA-256 of every byte before it |
+ *
+ * Version 1 (`markers.v1.bin`, written by earlier releases) has the same header with version 1, record size 16 and
+ * records of 12 key bytes + u32 time. It is still loaded (its keys cut to the table's 9 bytes) when no version 2 file
+ * exists, so an upgrade keeps the chunk times the previous release recorded; the first version 2 write removes it.
  *
  * Crash safety: a write goes to `markers.v1.bin.tmp-<pid>-<random>` in the same directory, is fsync'd, renamed over
  * the old file and the directory is fsync'd. A kill -9 at any moment leaves the old complete file or the new complete
- * file (plus maybe a temp file, which the loader ignores and the next write removes). Any damage is caught by the exact
+ * file (plus maybe a temp file, which the loader ignores and the next write removes; or, after an upgrade, the
+ * version 1 file next to the new one, which the loader ignores once a version 2 file exists). Any damage is caught by the exact
  * length and the checksum, and reported as "corrupt"; the engine then relies on LastModified grace, which is safe.
  *
  * Loading never trusts unverified bytes: it streams the file once to verify the checksum (and identity) WITHOUT
@@ -31,8 +36,8 @@ import { createHash } from "node:crypto";
 import { type FileHandle, mkdir, open } from "node:fs/promises";
 import path from "node:path";
 import { assertLayout } from "../datastore/layout.ts";
-import { errorCode, removeStaleTemps, replaceFileAtomically, writeFully } from "./cache-files.ts";
-import { MARK_RECORD_SIZE, type MarkTable } from "./mark-table.ts";
+import { errorCode, removeStaleTemps, replaceFileAtomically, unlinkQuietly, writeFully } from "./cache-files.ts";
+import { MARK_KEY_SIZE, MARK_RECORD_SIZE, type MarkTable } from "./mark-table.ts";
 
 /** Which datastore a cache belongs to: the same directory must never feed another datastore's GC. */
 export interface CacheIdentity {
@@ -47,9 +52,16 @@ export type MarkerCacheStatus =
   | { state: "corrupt"; reason: string }
   | { state: "foreign"; reason: string };
 
-export const MARKER_CACHE_FILE = "markers.v1.bin";
+export const MARKER_CACHE_FILE = "markers.v2.bin";
+/** The file of format version 1, loaded when no version 2 file exists. */
+export const MARKER_CACHE_FILE_V1 = "markers.v1.bin";
 const MAGIC = Buffer.from("chunkgcM", "latin1");
-const VERSION = 1;
+const VERSION = 2;
+/** Record size and time offset (after the key bytes) of each format version the loader reads. */
+const RECORD_FORMATS: ReadonlyMap<number, { recordSize: number; timeOffset: number }> = new Map([
+  [1, { recordSize: 16, timeOffset: 12 }],
+  [VERSION, { recordSize: MARK_RECORD_SIZE, timeOffset: MARK_KEY_SIZE }],
+]);
 const FIXED_HEADER_SIZE = 40;
 /** The fixed part of the header (little-endian); the identity follows it as JSON, zero-padded to 8 bytes. */
 const HEADER = assertLayout("marker cache header", FIXED_HEADER_SIZE, {
@@ -65,8 +77,6 @@ const CHECKSUM_SIZE = 32;
 const MAX_IDENTITY_LENGTH = 64 * 1024;
 /** Records per read/write: 1 MiB of I/O at a time. */
 const IO_RECORDS = 65536;
-/** The loader sizes the table for the cache's entries times this. */
-const LOAD_HEADROOM = 1.125;
 /** More entries than this in a header can only be damage (the table holds at most ~2^28). */
 const MAX_ENTRIES = 2 ** 32;
 
@@ -117,13 +127,14 @@ async function forEachRecordPiece(
   handle: FileHandle,
   start: number,
   count: number,
+  recordSize: number,
   onPiece: (piece: Buffer) => void,
 ): Promise<boolean> {
-  const buffer = Buffer.allocUnsafe(IO_RECORDS * MARK_RECORD_SIZE);
+  const buffer = Buffer.allocUnsafe(IO_RECORDS * recordSize);
   for (let done = 0; done < count; ) {
     const records = Math.min(IO_RECORDS, count - done);
-    const length = records * MARK_RECORD_SIZE;
-    if (!(await readFully(handle, buffer, length, start + done * MARK_RECORD_SIZE))) return false;
+    const length = records * recordSize;
+    if (!(await readFully(handle, buffer, length, start + done * recordSize))) return false;
     onPiece(buffer.subarray(0, length));
     done += records;
   }
@@ -132,6 +143,9 @@ async function forEachRecordPiece(
 
 interface ParsedHeader {
   bytes: Buffer;
+  recordSize: number;
+  /** Offset of the u32 time in a record. */
+  timeOffset: number;
   entries: number;
   writtenAtMs: number;
   minTime: number;
@@ -147,15 +161,18 @@ async function readHeader(handle: FileHandle, fileSize: number): Promise<ParsedH
     return `bad magic ${fixed.subarray(0, HEADER.magic.size).toString("hex")}`;
   }
   const version = fixed.readUInt32LE(HEADER.version.offset);
-  if (version !== VERSION) return `unsupported version ${version} (expected ${VERSION})`;
+  const format = RECORD_FORMATS.get(version);
+  if (!format) return `unsupported version ${version} (expected ${[...RECORD_FORMATS.keys()].join(" or ")})`;
   const recordSize = fixed.readUInt32LE(HEADER.recordSize.offset);
-  if (recordSize !== MARK_RECORD_SIZE) return `record size ${recordSize} (expected ${MARK_RECORD_SIZE})`;
+  if (recordSize !== format.recordSize) {
+    return `record size ${recordSize} (expected ${format.recordSize} for version ${version})`;
+  }
   const entries = fixed.readBigUInt64LE(HEADER.entries.offset);
   if (entries > BigInt(MAX_ENTRIES)) return `implausible entry count ${entries}`;
   const identityLength = fixed.readUInt32LE(HEADER.identityLength.offset);
   if (identityLength > MAX_IDENTITY_LENGTH) return `implausible identity length ${identityLength}`;
   const headerSize = FIXED_HEADER_SIZE + pad8(identityLength);
-  const expected = headerSize + Number(entries) * MARK_RECORD_SIZE + CHECKSUM_SIZE;
+  const expected = headerSize + Number(entries) * recordSize + CHECKSUM_SIZE;
   if (fileSize !== expected) {
     return `${fileSize < expected ? "truncated" : "wrong length"}: ${fileSize} bytes, the header announces ${expected} (${entries} entries)`;
   }
@@ -168,6 +185,8 @@ async function readHeader(handle: FileHandle, fileSize: number): Promise<ParsedH
   }
   return {
     bytes,
+    recordSize,
+    timeOffset: format.timeOffset,
     entries: Number(entries),
     writtenAtMs: Number(fixed.readBigUInt64LE(HEADER.writtenAtMs.offset)),
     minTime: fixed.readUInt32LE(HEADER.minTime.offset),
@@ -177,7 +196,8 @@ async function readHeader(handle: FileHandle, fileSize: number): Promise<ParsedH
 
 /**
  * Loads the marker cache of `dir` into `table` (each record through `table.mark`, so existing entries keep the later
- * time), after reserving room for its entries plus 1/8. Only a "loaded" status modifies the table. Throws MarkerCacheError only if the file, after passing
+ * time), after reserving room for its entries. Reads `markers.v2.bin`, or `markers.v1.bin` when there is no version 2
+ * file. Only a "loaded" status modifies the table. Throws MarkerCacheError only if the file, after passing
  * verification, reads differently the second time (another writer, failing storage): the table then holds
  * unverified entries, and the run must not go on with it.
  */
@@ -186,26 +206,34 @@ export async function loadMarkerCache(
   identity: CacheIdentity,
   table: MarkTable,
 ): Promise<MarkerCacheStatus> {
-  const file = path.join(dir, MARKER_CACHE_FILE);
-  let handle: FileHandle;
-  try {
-    handle = await open(file, "r");
-  } catch (error) {
-    if (errorCode(error) === "ENOENT") return { state: "missing" };
-    return { state: "corrupt", reason: `unreadable: ${(error as Error).message}` };
+  let file = "";
+  let handle: FileHandle | undefined;
+  for (const name of [MARKER_CACHE_FILE, MARKER_CACHE_FILE_V1]) {
+    file = path.join(dir, name);
+    try {
+      handle = await open(file, "r");
+      break;
+    } catch (error) {
+      if (errorCode(error) === "ENOENT") continue;
+      return { state: "corrupt", reason: `${name} unreadable: ${(error as Error).message}` };
+    }
   }
+  if (!handle) return { state: "missing" };
   try {
     const header = await readHeader(handle, (await handle.stat()).size);
     if (typeof header === "string") return { state: "corrupt", reason: header };
+    const { recordSize, timeOffset } = header;
     const recordsStart = header.bytes.length;
     const checksum = Buffer.alloc(CHECKSUM_SIZE);
-    if (!(await readFully(handle, checksum, CHECKSUM_SIZE, recordsStart + header.entries * MARK_RECORD_SIZE))) {
+    if (!(await readFully(handle, checksum, CHECKSUM_SIZE, recordsStart + header.entries * recordSize))) {
       return { state: "corrupt", reason: "truncated checksum" };
     }
 
     // Pass 1: verify everything before trusting anything.
     const verify = createHash("sha256").update(header.bytes);
-    if (!(await forEachRecordPiece(handle, recordsStart, header.entries, (piece) => verify.update(piece)))) {
+    if (
+      !(await forEachRecordPiece(handle, recordsStart, header.entries, recordSize, (piece) => verify.update(piece)))
+    ) {
       return { state: "corrupt", reason: "truncated records" };
     }
     if (!verify.digest().equals(checksum)) return { state: "corrupt", reason: "checksum mismatch" };
@@ -218,13 +246,15 @@ export async function loadMarkerCache(
     }
 
     // Pass 2: mark, hashing again what was actually used.
-    // Room for the cache plus 1/8 for the chunks this run adds, so that the first new marks do not double the table.
-    table.reserve(Math.ceil((table.size + header.entries) * LOAD_HEADROOM));
+    // Room for the cache's entries, no more: the chunks this run adds grow a segment by half, one segment at a time
+    // (a table sized ahead for them would hold that room through the whole run).
+    table.reserve(table.size + header.entries);
     const again = createHash("sha256").update(header.bytes);
-    const complete = await forEachRecordPiece(handle, recordsStart, header.entries, (piece) => {
+    const complete = await forEachRecordPiece(handle, recordsStart, header.entries, recordSize, (piece) => {
       again.update(piece);
-      for (let at = 0; at < piece.length; at += MARK_RECORD_SIZE) {
-        table.mark(piece, at, piece.readUInt32LE(at + 12));
+      // A version 1 record's 12 key bytes start with the table's 9: `mark` reads only those.
+      for (let at = 0; at < piece.length; at += recordSize) {
+        table.mark(piece, at, piece.readUInt32LE(at + timeOffset));
       }
     });
     if (!complete || !again.digest().equals(checksum)) {
@@ -278,6 +308,7 @@ export async function writeMarkerCache(
   try {
     await mkdir(dir, { recursive: true });
     await removeStaleTemps(dir, MARKER_CACHE_FILE);
+    await removeStaleTemps(dir, MARKER_CACHE_FILE_V1);
   } catch (error) {
     throw new MarkerCacheError(file, `cannot prepare the directory: ${(error as Error).message}`, { cause: error });
   }
@@ -311,6 +342,9 @@ export async function writeMarkerCache(
       await writeFully(handle, hash.digest(), position);
       return position + CHECKSUM_SIZE;
     });
+    // The version 1 file of an earlier release is superseded once this one is in place; the loader ignores it from
+    // now on, so failing to remove it costs only disk space.
+    await unlinkQuietly(path.join(dir, MARKER_CACHE_FILE_V1)).catch(() => undefined);
     return { entries, bytes };
   } catch (error) {
     if (error instanceof MarkerCacheError) throw error;

@@ -11,13 +11,13 @@ function hex(bytes: Uint8Array, offset = 0): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset + offset, 32).toString("hex");
 }
 
-/** A digest whose first 12 bytes are given words (big-endian), the rest random. */
-function digestWithWords(k0: number, k1: number, k2: number): Uint8Array {
+/** A digest whose first 9 bytes (the key) are the segment byte and two key words (big-endian), the rest random. */
+function digestWithWords(segment: number, k1: number, k2: number): Uint8Array {
   const bytes = new Uint8Array(randomBytes(32));
   const view = new DataView(bytes.buffer);
-  view.setUint32(0, k0);
-  view.setUint32(4, k1);
-  view.setUint32(8, k2);
+  view.setUint8(0, segment);
+  view.setUint32(1, k1);
+  view.setUint32(5, k2);
   return bytes;
 }
 
@@ -48,18 +48,64 @@ describe("MarkTable", () => {
     for (const bad of [-1, 2 ** 32, 1.5, Number.NaN]) assert.throws(() => table.mark(a, 0, bad), RangeError);
   });
 
-  it("only the first 12 bytes are the key", () => {
+  it("only the first 9 bytes are the key", () => {
     const table = new MarkTable();
     const a = digest("a");
     const b = new Uint8Array(a);
-    b[12] = (b[12]! + 1) & 0xff;
+    b[9] = (b[9]! + 1) & 0xff;
     b[31] = (b[31]! + 1) & 0xff;
     table.mark(a, 0, 10);
     assert.equal(table.mark(b, 0, 20), false);
     assert.equal(table.timeOf(a, 0), 20);
-    const c = new Uint8Array(a);
-    c[11] = (c[11]! + 1) & 0xff;
-    assert.equal(table.timeOf(c, 0), 0);
+    for (const byte of [0, 1, 4, 5, 8]) {
+      const c = new Uint8Array(a);
+      c[byte] = (c[byte]! + 1) & 0xff;
+      assert.equal(table.timeOf(c, 0), 0, `byte ${byte} is part of the key`);
+    }
+  });
+
+  it("two chunks that share a key (a collision) share one entry that never gets older than either's mark", () => {
+    // Keys are 72 bits: two distinct digests equal in their first 9 bytes are one entry. Whatever order they are
+    // marked in, neither may look unmarked or older than its own mark (that could delete a referenced chunk); the
+    // other may look newer (that only keeps garbage).
+    const referenced = digest("referenced");
+    const twin = new Uint8Array(referenced);
+    twin[20] = (twin[20]! + 1) & 0xff;
+    const zeroWords = new Uint8Array(32);
+    zeroWords[0] = 0x5c;
+    zeroWords[31] = 1;
+    const zeroTwin = new Uint8Array(zeroWords);
+    zeroTwin[31] = 2;
+    for (const [a, b] of [
+      [referenced, twin],
+      [zeroWords, zeroTwin],
+    ] as const) {
+      for (const [first, second] of [
+        [1000, 500],
+        [500, 1000],
+        [1000, 1000],
+      ] as const) {
+        for (const api of ["bytes", "hex", "all"] as const) {
+          const table = new MarkTable(0);
+          if (api === "bytes") {
+            table.mark(a, 0, first);
+            table.mark(b, 0, second);
+          } else if (api === "hex") {
+            table.markHex(hex(a), first);
+            table.markHex(hex(b), second);
+          } else {
+            table.markAll(a, first);
+            table.markAll(b, second);
+          }
+          const later = Math.max(first, second);
+          assert.equal(table.size, 1, "one entry for both");
+          assert.equal(table.timeOf(a, 0), later, `${api} ${first}/${second}: the first chunk keeps the later time`);
+          assert.equal(table.timeOf(b, 0), later, `${api} ${first}/${second}: the second chunk keeps the later time`);
+          assert.equal(table.seenTimeOfHex(hex(a)), later);
+          assert.equal(table.countUnseenSince(0), 0, "seen through either twin");
+        }
+      }
+    }
   });
 
   it("reads digests at offsets and rejects out-of-range offsets", () => {
@@ -71,13 +117,21 @@ describe("MarkTable", () => {
     table.mark(buffer, 37, 2);
     assert.equal(table.timeOf(digest("x"), 0), 1);
     assert.equal(table.timeOf(digest("y"), 0), 2);
-    assert.throws(() => table.mark(buffer, 58, 1), RangeError);
+    assert.throws(() => table.mark(buffer, 61, 1), RangeError, "9 key bytes from offset 61 end past the buffer");
+    assert.equal(table.mark(buffer, 60, 1), true, "9 key bytes from offset 60 fit");
     assert.throws(() => table.timeOf(buffer, -1), RangeError);
   });
 
-  it("keeps the all-zero key outside the slots", () => {
+  it("keeps each segment's zero-words key outside the slots, apart from the other segments'", () => {
     const table = new MarkTable();
     const zero = new Uint8Array(32);
+    // The same zero key words in another segment are another key.
+    const zeroOfSegment7 = digestWithWords(7, 0, 0);
+    assert.equal(table.mark(zeroOfSegment7, 0, 77), true);
+    assert.equal(table.timeOf(zero, 0), 0);
+    assert.equal(table.has(zero, 0), false);
+    assert.equal(table.timeOfHex(`07${"0".repeat(62)}`), 77);
+    table.clear();
     assert.equal(table.timeOf(zero, 0), 0);
     assert.equal(table.has(zero, 0), false);
     assert.equal(table.setSeen(zero, 0), false);
@@ -86,13 +140,13 @@ describe("MarkTable", () => {
     assert.equal(table.timeOf(zero, 0), 5);
     assert.equal(table.size, 1);
     // Keys with zero words that are not all zero are ordinary keys.
-    for (const [k0, k1, k2] of [
+    for (const [segment, k1, k2] of [
       [0, 0, 1],
       [0, 1, 0],
-      [1, 0, 0],
+      [0, 0x80000000, 0],
       [0, 0, 0xffffffff],
     ] as const) {
-      const d = digestWithWords(k0, k1, k2);
+      const d = digestWithWords(segment, k1, k2);
       assert.equal(table.mark(d, 0, 7), true);
       assert.equal(table.timeOf(d, 0), 7);
     }
@@ -107,14 +161,14 @@ describe("MarkTable", () => {
       seen.push([Buffer.from(key).toString("hex"), time, s]);
     });
     assert.deepEqual(
-      seen.find(([k]) => k === "0".repeat(24)),
-      ["0".repeat(24), 5, true],
+      seen.find(([k]) => k === "0".repeat(18)),
+      ["0".repeat(18), 5, true],
     );
     assert.equal(seen.length, 5);
   });
 
   it("finds keys whose first word is zero past an empty slot at their home position", () => {
-    // k0 = 0 → home slot 0; a colliding key with the same k0 must probe, and must not skip over empty slots.
+    // k1 = 0 → home slot 0; a colliding key with the same k1 must probe, and must not skip over empty slots.
     const table = new MarkTable(4);
     const a = digestWithWords(0, 0, 1);
     const b = digestWithWords(0, 0, 2);
@@ -127,32 +181,35 @@ describe("MarkTable", () => {
 
   it("wraps around at the end of the slots (first word 0xffffffff)", () => {
     const table = new MarkTable(4);
-    const keys = [1, 2, 3, 4, 5].map((k2) => digestWithWords(0xffffffff, 0, k2));
+    const keys = [1, 2, 3, 4, 5].map((k2) => digestWithWords(0xff, 0xffffffff, k2));
     for (const [i, key] of keys.entries()) table.mark(key, 0, i + 1);
     for (const [i, key] of keys.entries()) assert.equal(table.timeOf(key, 0), i + 1);
   });
 
-  it("grows one segment at a time, by half, above load 0.75, keeping every entry, time and seen flag", () => {
+  it("grows one segment at a time, by half, above load 0.85, keeping every entry, time and seen flag", () => {
     const table = new MarkTable(0);
     const initial = table.capacity;
     assert.equal(initial, SEGMENTS * 16, "256 segments of 16 slots");
-    // Keys whose first byte is 0x2a all live in one segment: 12 fit its 16 slots, the 13th grows it (alone) to 24.
+    // Keys whose first byte is 0x2a all live in one segment: 13 fit its 16 slots, the 14th grows it (alone) to 24.
+    // The segment's zero-words key lives outside the slots and does not count towards the load.
     const digests: Uint8Array[] = [];
-    for (let i = 0; i < 12; i++) digests.push(digestWithWords(0x2a000000 + i * 0x10000, i, 7));
+    for (let i = 0; i < 13; i++) digests.push(digestWithWords(0x2a, i * 0x1000000, 7));
     for (const [i, d] of digests.entries()) table.mark(d, 0, 100 + i);
-    assert.equal(table.capacity, initial, "12 entries fit 16 slots at load 0.75");
+    table.mark(digestWithWords(0x2a, 0, 0), 0, 99);
+    assert.equal(table.capacity, initial, "13 entries fit 16 slots at load 0.85");
     table.setSeen(digests[3]!, 0);
-    const extra = digestWithWords(0x2a00ffff, 0, 1);
+    const extra = digestWithWords(0x2a, 0xffffffff, 1);
     table.mark(extra, 0, 1);
     assert.equal(table.capacity, initial + 8, "only the full segment grew, by half");
     for (const [i, d] of digests.entries()) assert.equal(table.timeOf(d, 0), 100 + i);
     assert.equal(table.timeOf(extra, 0), 1);
-    assert.equal(table.countUnseenSince(0), 12, "the seen flag moved with its entry");
+    assert.equal(table.timeOf(digestWithWords(0x2a, 0, 0), 0), 99, "the zero-words key moved with the segment");
+    assert.equal(table.countUnseenSince(0), 14, "the seen flag moved with its entry");
     let seenCount = 0;
     table.forEach((key, _time, seen) => {
       if (seen) {
         seenCount += 1;
-        assert.deepEqual(Buffer.from(key), Buffer.from(digests[3]!.subarray(0, 12)));
+        assert.deepEqual(Buffer.from(key), Buffer.from(digests[3]!.subarray(0, 9)));
       }
     });
     assert.equal(seenCount, 1);
@@ -269,13 +326,14 @@ describe("MarkTable", () => {
       `${good}0`,
       good.toUpperCase(),
       `g${good.slice(1)}`,
-      `${good.slice(0, 23)}-${good.slice(24)}`,
+      `${good.slice(0, 17)}-${good.slice(18)}`,
+      `-${good.slice(1)}`,
     ]) {
       assert.throws(() => table.markHex(bad, 1), RangeError, bad);
       assert.throws(() => table.timeOfHex(bad), RangeError, bad);
     }
-    // Characters after the 24th are not part of the key, so they are not parsed.
-    assert.equal(table.markHex(`${good.slice(0, 24)}${"z".repeat(40)}`, 1), true);
+    // Characters after the 18th are not part of the key, so they are not parsed.
+    assert.equal(table.markHex(`${good.slice(0, 18)}${"z".repeat(46)}`, 1), true);
     assert.equal(table.timeOf(digest("a"), 0), 1);
   });
 
@@ -299,8 +357,12 @@ describe("MarkTable", () => {
     table.mark(new Uint8Array(32), 0, 999);
     const expected = new Map<string, number>();
     for (const [i, d] of digests.entries())
-      if (i >= 500) expected.set(Buffer.from(d.subarray(0, 12)).toString("hex"), i);
-    expected.set("0".repeat(24), 999);
+      if (i >= 500) expected.set(Buffer.from(d.subarray(0, 9)).toString("hex"), i);
+    expected.set("0".repeat(18), 999);
+    // Another segment's zero-words key, and one too old to export.
+    table.mark(digestWithWords(0xff, 0, 0), 0, 600);
+    expected.set(`ff${"0".repeat(16)}`, 600);
+    table.mark(digestWithWords(0x80, 0, 0), 0, 499);
     const out = new Uint8Array(7 * MARK_RECORD_SIZE + 3);
     const got = new Map<string, number>();
     let from = 0;
@@ -310,9 +372,9 @@ describe("MarkTable", () => {
       assert.ok(records <= 7);
       for (let r = 0; r < records; r++) {
         const at = r * MARK_RECORD_SIZE;
-        const key = Buffer.from(out.subarray(at, at + 12)).toString("hex");
+        const key = Buffer.from(out.subarray(at, at + 9)).toString("hex");
         assert.equal(got.has(key), false);
-        got.set(key, new DataView(out.buffer).getUint32(at + 12, true));
+        got.set(key, new DataView(out.buffer).getUint32(at + 9, true));
       }
       from = next;
       calls += 1;
@@ -365,8 +427,8 @@ describe("MarkTable", () => {
     assert.ok(perEntry <= 20 / (MAX_LOAD_FACTOR / 2), `${perEntry} bytes per entry`);
     const sized = new MarkTable(count);
     for (let i = 0; i < count; i++) sized.mark(bytes, i * 32, 1);
-    // 16.125 / 0.75 bytes per entry, plus the headroom that lets every segment take its share without growing.
-    assert.ok(sized.approximateBytes() / sized.size <= 23.5, "pre-sized: about 16.125 / 0.75 bytes per entry");
+    // 12.125 / 0.85 bytes per entry, plus the headroom that lets every segment take its share without growing.
+    assert.ok(sized.approximateBytes() / sized.size <= 15.5, "pre-sized: about 12.125 / 0.85 bytes per entry");
     assert.equal(sized.capacity, new MarkTable(count).capacity, "a table pre-sized for its entries never grew");
   });
 });

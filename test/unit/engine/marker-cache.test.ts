@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -12,6 +12,7 @@ import {
   identityText,
   loadMarkerCache,
   MARKER_CACHE_FILE,
+  MARKER_CACHE_FILE_V1,
   type MarkerCacheStatus,
   writeMarkerCache,
 } from "../../../src/engine/marker-cache.ts";
@@ -48,6 +49,30 @@ function snapshot(table: MarkTable): Map<string, number> {
     entries.set(Buffer.from(key).toString("hex"), time);
   });
   return entries;
+}
+
+/**
+ * A cache file in format version 1, as earlier releases wrote it: the same header with version 1 and record size 16,
+ * records of 12 key bytes (the digest's first 12) and a u32 little-endian time, then the SHA-256 of all before.
+ */
+function versionOneFile(records: ReadonlyArray<{ digest: Uint8Array; time: number }>, minTime = 0): Buffer {
+  const identityBytes = Buffer.from(identityText(identity), "utf8");
+  const header = Buffer.alloc(40 + ((identityBytes.length + 7) & ~7));
+  header.write("chunkgcM", 0, "latin1");
+  header.writeUInt32LE(1, 8);
+  header.writeUInt32LE(16, 12);
+  header.writeBigUInt64LE(BigInt(records.length), 16);
+  header.writeBigUInt64LE(BigInt(now.getTime()), 24);
+  header.writeUInt32LE(minTime, 32);
+  header.writeUInt32LE(identityBytes.length, 36);
+  identityBytes.copy(header, 40);
+  const body = Buffer.alloc(records.length * 16);
+  records.forEach(({ digest, time }, i) => {
+    body.set(digest.subarray(0, 12), i * 16);
+    body.writeUInt32LE(time, i * 16 + 12);
+  });
+  const checksum = createHash("sha256").update(header).update(body).digest();
+  return Buffer.concat([header, body, checksum]);
 }
 
 function assertState(status: MarkerCacheStatus, state: MarkerCacheStatus["state"], pattern?: RegExp): void {
@@ -107,6 +132,87 @@ describe("marker cache", () => {
     const status = await loadMarkerCache(dir, identity, new MarkTable());
     assert.equal(status.state, "loaded");
     assert.equal(status.state === "loaded" && status.entries, 0);
+  });
+
+  describe("format version 1 (earlier releases)", () => {
+    const digests = randomBytes(3000 * 32);
+    const records = Array.from({ length: 3000 }, (_, i) => ({
+      digest: digests.subarray(i * 32, i * 32 + 32),
+      time: 5000 + (i % 7),
+    }));
+
+    it("is loaded when no version 2 file exists: every digest keeps its time", async () => {
+      const dir = await freshDir();
+      await mkdir(dir, { recursive: true });
+      await writeFile(path.join(dir, MARKER_CACHE_FILE_V1), versionOneFile(records, 4000));
+      const table = new MarkTable();
+      const status = await loadMarkerCache(dir, identity, table);
+      assert.deepEqual(status, { state: "loaded", entries: 3000, writtenAt: now.toISOString(), minTime: 4000 });
+      assert.equal(table.size, 3000);
+      for (const { digest, time } of records) {
+        if (table.timeOf(digest, 0) !== time) assert.fail(`${Buffer.from(digest).toString("hex")} lost its time`);
+      }
+    });
+
+    it("the next write replaces it with a version 2 file holding the same times", async () => {
+      const dir = await freshDir();
+      await mkdir(dir, { recursive: true });
+      await writeFile(path.join(dir, MARKER_CACHE_FILE_V1), versionOneFile(records));
+      const table = new MarkTable();
+      assertState(await loadMarkerCache(dir, identity, table), "loaded");
+      await writeMarkerCache(dir, identity, table, { minTime: 0, now });
+      assert.deepEqual(await readdir(dir), [MARKER_CACHE_FILE], "the version 1 file is gone");
+      const header = await readFile(path.join(dir, MARKER_CACHE_FILE));
+      assert.equal(header.readUInt32LE(8), 2, "version 2");
+      assert.equal(header.readUInt32LE(12), 13, "13-byte records");
+      const reloaded = new MarkTable();
+      assertState(await loadMarkerCache(dir, identity, reloaded), "loaded");
+      assert.deepEqual(snapshot(reloaded), snapshot(table));
+    });
+
+    it("is ignored once a version 2 file exists (the version 2 file is the newer)", async () => {
+      const dir = await freshDir();
+      const current = filledTable(100).table;
+      await writeMarkerCache(dir, identity, current, { minTime: 0, now });
+      await writeFile(path.join(dir, MARKER_CACHE_FILE_V1), versionOneFile(records));
+      const table = new MarkTable();
+      assertState(await loadMarkerCache(dir, identity, table), "loaded");
+      assert.deepEqual(snapshot(table), snapshot(current));
+    });
+
+    it("damaged, it is corrupt (never missing) and leaves the table empty", async () => {
+      const good = versionOneFile(records);
+      const damaged: Array<[string, Buffer]> = [];
+      const flipped = Buffer.from(good);
+      flipped[good.length - 100]! ^= 0x01;
+      damaged.push(["a flipped record byte", flipped]);
+      damaged.push(["cut short", good.subarray(0, good.length - 16)]);
+      const wrongSize = Buffer.from(good);
+      wrongSize.writeUInt32LE(13, 12);
+      damaged.push(["version 1 with 13-byte records", wrongSize]);
+      const unknown = Buffer.from(good);
+      unknown.writeUInt32LE(3, 8);
+      damaged.push(["an unknown version", unknown]);
+      for (const [what, bytes] of damaged) {
+        const dir = await freshDir();
+        await mkdir(dir, { recursive: true });
+        await writeFile(path.join(dir, MARKER_CACHE_FILE_V1), bytes);
+        const table = new MarkTable();
+        const status = await loadMarkerCache(dir, identity, table);
+        assert.equal(status.state, "corrupt", `${what}: ${JSON.stringify(status)}`);
+        assert.equal(table.size, 0, what);
+      }
+    });
+
+    it("a version 2 header announcing 16-byte records is corrupt", async () => {
+      const dir = await freshDir();
+      await writeMarkerCache(dir, identity, filledTable(100).table, { minTime: 0, now });
+      const file = path.join(dir, MARKER_CACHE_FILE);
+      const bytes = await readFile(file);
+      bytes.writeUInt32LE(16, 12);
+      await writeFile(file, bytes);
+      assertState(await loadMarkerCache(dir, identity, new MarkTable()), "corrupt", /record size 16/);
+    });
   });
 
   describe("damage is reported and leaves the table empty", () => {
@@ -281,7 +387,7 @@ describe("marker cache", () => {
     const { table } = filledTable(3000);
     await writeMarkerCache(dir, identity, table, { minTime: 0, now });
     const file = path.join(dir, MARKER_CACHE_FILE);
-    await truncate(file, (await stat(file)).size - 16 * 7);
+    await truncate(file, (await stat(file)).size - 13 * 7);
     const target = new MarkTable();
     assertState(await loadMarkerCache(dir, identity, target), "corrupt", /truncated/);
     assert.equal(target.size, 0);
