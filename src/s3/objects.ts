@@ -46,13 +46,39 @@ export function isPreconditionFailed(error: unknown): boolean {
   );
 }
 
+/**
+ * The body of a GET in one array. With a Content-Length the bytes are copied into an array of that size as they
+ * arrive, so an index in flight costs its size once, not its received pieces plus their concatenation (with dozens of
+ * indexes read at once, that transient is what the allocator keeps after the mark phase). A body that does not match
+ * its Content-Length is an error, as a short read is.
+ */
+export async function bodyBytes(
+  body: AsyncIterable<Uint8Array> & { transformToByteArray(): Promise<Uint8Array> },
+  length: number | undefined,
+): Promise<Uint8Array> {
+  if (length === undefined || !Number.isSafeInteger(length) || length < 0 || !(Symbol.asyncIterator in body)) {
+    return body.transformToByteArray();
+  }
+  const bytes = new Uint8Array(length);
+  let at = 0;
+  for await (const piece of body) {
+    if (at + piece.byteLength > length) throw new Error(`the body is longer than its Content-Length ${length}`);
+    bytes.set(piece, at);
+    at += piece.byteLength;
+  }
+  if (at !== length) throw new Error(`the body ended after ${at} of its Content-Length ${length} bytes`);
+  return bytes;
+}
+
 /** A whole object (indexes, manifests, lock objects: small enough to hold in memory). */
 export async function getObjectBytes(s3: S3Context, key: string, signal?: AbortSignal): Promise<FetchedObject> {
   try {
     const response = await s3.client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }), {
       abortSignal: signal,
     });
-    const bytes = response.Body ? await response.Body.transformToByteArray() : new Uint8Array();
+    const bytes = response.Body
+      ? await bodyBytes(response.Body as unknown as Parameters<typeof bodyBytes>[0], response.ContentLength)
+      : new Uint8Array();
     s3.counter.addDownloaded(bytes.byteLength);
     return {
       bytes,
