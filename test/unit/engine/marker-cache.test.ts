@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { MarkTable } from "../../../src/engine/mark-table.ts";
+import { MAX_LOAD_FACTOR, MarkTable } from "../../../src/engine/mark-table.ts";
 import {
   type CacheIdentity,
   identityText,
@@ -123,6 +123,22 @@ describe("marker cache", () => {
     assert.equal(target.timeOf(digests, 0), 150);
     assert.equal(target.timeOf(digests, 32), 200);
     assert.equal(target.timeOf(digests, 64), 10);
+  });
+
+  it("loading sizes the table for the cache's entries without headroom beyond a segment's variation", async () => {
+    const dir = await freshDir();
+    const { table } = filledTable(200_000);
+    await writeMarkerCache(dir, identity, table, { minTime: 0, now });
+    const loaded = new MarkTable(1 << 16);
+    assertState(await loadMarkerCache(dir, identity, loaded), "loaded");
+    assert.equal(loaded.size, table.size);
+    assert.ok(loaded.capacity * MAX_LOAD_FACTOR >= loaded.size, "room for every entry");
+    // Each segment takes its share plus four standard deviations (about 14 % at 200k entries), and nothing more:
+    // the 1/8 of headroom once reserved here would show as ≥ 28 %.
+    assert.ok(
+      loaded.capacity <= (loaded.size / MAX_LOAD_FACTOR) * 1.2,
+      `capacity ${loaded.capacity} for ${loaded.size} entries`,
+    );
   });
 
   it("writes an empty table as a valid empty cache", async () => {
