@@ -62,6 +62,12 @@ for (let j = 0; j < indexCount; j += 1) {
   content.set(snapshotFileKey(STORE, ref, "index.json.blob"), () => Buffer.from("{}"));
 }
 const contentKeys = [...content.keys()].sort();
+/**
+ * Listed size of each content object: the size its GET answers (and the ETag is derived from it), as a real server
+ * lists them. A listing that disagreed with the GET would make every index a miss of the engine's index cache, so a
+ * second run would download every index again instead of reading the cache the first run left.
+ */
+const contentSizes = new Map([...content].map(([key, make]) => [key, make().length]));
 /** Objects clients wrote (lock, probes). */
 const stored = new Map<string, Buffer>();
 
@@ -105,7 +111,7 @@ function listPage(url: URL): string {
       .sort();
     const room = maxKeys - parts.length;
     for (const key of others.slice(0, room)) {
-      parts.push(entry(key, stored.get(key)?.length ?? 1000));
+      parts.push(entry(key, stored.get(key)?.length ?? contentSizes.get(key) ?? 0));
       last = key;
     }
     truncated ||= others.length > room;

@@ -186,17 +186,17 @@ describe("MarkTable", () => {
     for (const [i, key] of keys.entries()) assert.equal(table.timeOf(key, 0), i + 1);
   });
 
-  it("grows one segment at a time, by half, above load 0.85, keeping every entry, time and seen flag", () => {
+  it("grows one segment at a time, by half, above load 0.9, keeping every entry, time and seen flag", () => {
     const table = new MarkTable(0);
     const initial = table.capacity;
     assert.equal(initial, SEGMENTS * 16, "256 segments of 16 slots");
-    // Keys whose first byte is 0x2a all live in one segment: 13 fit its 16 slots, the 14th grows it (alone) to 24.
+    // Keys whose first byte is 0x2a all live in one segment: 14 fit its 16 slots, the 15th grows it (alone) to 24.
     // The segment's zero-words key lives outside the slots and does not count towards the load.
     const digests: Uint8Array[] = [];
-    for (let i = 0; i < 13; i++) digests.push(digestWithWords(0x2a, i * 0x1000000, 7));
+    for (let i = 0; i < 14; i++) digests.push(digestWithWords(0x2a, i * 0x1000000, 7));
     for (const [i, d] of digests.entries()) table.mark(d, 0, 100 + i);
     table.mark(digestWithWords(0x2a, 0, 0), 0, 99);
-    assert.equal(table.capacity, initial, "13 entries fit 16 slots at load 0.85");
+    assert.equal(table.capacity, initial, "14 entries fit 16 slots at load 0.9");
     table.setSeen(digests[3]!, 0);
     const extra = digestWithWords(0x2a, 0xffffffff, 1);
     table.mark(extra, 0, 1);
@@ -204,7 +204,7 @@ describe("MarkTable", () => {
     for (const [i, d] of digests.entries()) assert.equal(table.timeOf(d, 0), 100 + i);
     assert.equal(table.timeOf(extra, 0), 1);
     assert.equal(table.timeOf(digestWithWords(0x2a, 0, 0), 0), 99, "the zero-words key moved with the segment");
-    assert.equal(table.countUnseenSince(0), 14, "the seen flag moved with its entry");
+    assert.equal(table.countUnseenSince(0), 15, "the seen flag moved with its entry");
     let seenCount = 0;
     table.forEach((key, _time, seen) => {
       if (seen) {
@@ -427,8 +427,8 @@ describe("MarkTable", () => {
     assert.ok(perEntry <= 20 / (MAX_LOAD_FACTOR / 2), `${perEntry} bytes per entry`);
     const sized = new MarkTable(count);
     for (let i = 0; i < count; i++) sized.mark(bytes, i * 32, 1);
-    // 12.125 / 0.85 bytes per entry, plus the headroom that lets every segment take its share without growing.
-    assert.ok(sized.approximateBytes() / sized.size <= 15.5, "pre-sized: about 12.125 / 0.85 bytes per entry");
+    // 12.125 / 0.9 bytes per entry, plus the headroom that lets every segment take its share without growing.
+    assert.ok(sized.approximateBytes() / sized.size <= 14.5, "pre-sized: about 12.125 / 0.9 bytes per entry");
     assert.equal(sized.capacity, new MarkTable(count).capacity, "a table pre-sized for its entries never grew");
   });
 });
