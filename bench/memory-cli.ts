@@ -1,7 +1,9 @@
 /**
  * Peak RSS of the whole `chunkgc gc` process at scale: the CLI runs against bench/synthetic-s3.ts (a generated
  * datastore of N chunks, served over HTTP by another process), once with no marker cache (the first run) and once
- * with the cache the first run left. Peak RSS comes from the kernel (`/usr/bin/time`), not from the process itself.
+ * with the cache directory the first run left: the marker cache and the index cache, so the second run is a steady
+ * state that reads every index from disk (the synthetic server lists each index with the size and ETag its GET
+ * answers, as a real server does). Peak RSS comes from the kernel (`/usr/bin/time`), not from the process itself.
  *
  * The CLI measured is the compiled build (`tsc -p tsconfig.build.json`, what the container image runs), built into
  * node_modules/.cache/chunkgc-bench/; `--source` measures `node src/cli/main.ts` instead (Node's type stripping adds
