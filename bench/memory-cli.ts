@@ -9,7 +9,7 @@
  * node_modules/.cache/chunkgc-bench/; `--source` measures `node src/cli/main.ts` instead (Node's type stripping adds
  * ~40 MiB of its own).
  *
- *   node bench/memory-cli.ts [chunks=10000000] [indexes=1000] [--source] [--trace] [--max-old-space-size=N]
+ *   node bench/memory-cli.ts [chunks=10000000] [indexes=1000] [--source] [--trace] [--drop-index-cache] [--max-old-space-size=N]
  *     [--max-semi-space-size=N] [-- gc options...]
  * prints one JSON line per run.
  *
@@ -19,7 +19,7 @@
  * the peak RSS. The sampler's own cost is a timer and one small object per sample.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -32,6 +32,8 @@ const ownArgs = split >= 0 ? process.argv.slice(0, split) : process.argv;
 const args = ownArgs.slice(2).filter((arg) => !arg.startsWith("--"));
 const fromSource = ownArgs.includes("--source");
 const trace = ownArgs.includes("--trace");
+/** `--drop-index-cache`: the second run finds the marker cache but no index cache (every index downloaded again). */
+const dropIndexCache = ownArgs.includes("--drop-index-cache");
 /**
  * `--max-old-space-size=N`, `--max-semi-space-size=N`: V8's heap limits for the measured gc process only (NODE_OPTIONS,
  * as the image sets them for a run pod).
@@ -121,7 +123,17 @@ try {
     );
   });
   const cacheDir = join(work, "cache");
-  for (const run of ["first run (no marker cache)", "with marker cache"]) {
+  const runs = [
+    "first run (no marker cache)",
+    dropIndexCache ? "with marker cache, no index cache" : "with marker cache",
+  ];
+  for (const run of runs) {
+    if (dropIndexCache && run !== runs[0]) {
+      for (const store of readdirSync(cacheDir)) {
+        rmSync(join(cacheDir, store, "indexes"), { recursive: true, force: true });
+        rmSync(join(cacheDir, store, "index-catalog.v1.jsonl"), { force: true });
+      }
+    }
     const timeFile = join(work, "time.txt");
     const traceFile = join(work, `trace-${run.startsWith("first") ? 1 : 2}.jsonl`);
     const nodeOptions = [heapLimit ?? "", trace ? `--import ${samplerFile}` : ""].filter(Boolean).join(" ");
