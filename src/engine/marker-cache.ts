@@ -22,7 +22,7 @@
  * records of 12 key bytes + u32 time. It is still loaded (its keys cut to the table's 9 bytes) when no version 2 file
  * exists, so an upgrade keeps the chunk times the previous release recorded; the first version 2 write removes it.
  *
- * Crash safety: a write goes to `markers.v1.bin.tmp-<pid>-<random>` in the same directory, is fsync'd, renamed over
+ * Crash safety: a write goes to `markers.v2.bin.tmp-<pid>-<random>` in the same directory, is fsync'd, renamed over
  * the old file and the directory is fsync'd. A kill -9 at any moment leaves the old complete file or the new complete
  * file (plus maybe a temp file, which the loader ignores and the next write removes; or, after an upgrade, the
  * version 1 file next to the new one, which the loader ignores once a version 2 file exists). Any damage is caught by the exact
