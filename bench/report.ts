@@ -146,7 +146,7 @@ export function markdownOf(results: BenchResults): string {
     );
     for (const run of results.memory) {
       lines.push(
-        `| ${Number(run.chunks).toLocaleString("en-US")} | ${run.run} | ${run.cli ?? "sources"} | ${run.nodeOptions || "(none)"} | ${run.peakRssMiB} MiB | ` +
+        `| ${Number(run.chunks).toLocaleString("en-US")} | ${memoryRunName(run)} | ${run.cli ?? "sources"} | ${run.nodeOptions || "(none)"} | ${run.peakRssMiB} MiB | ` +
           `${(Number(run.bytesPerMillionChunks) / 2 ** 20).toFixed(1)} MiB | ${seconds(Number(run.wallMs))} | ${run.result} |`,
       );
     }
@@ -154,6 +154,12 @@ export function markdownOf(results: BenchResults): string {
   }
   lines.push("Chart: [chart.svg](chart.svg). Raw figures: [results.json](results.json).", "");
   return lines.join("\n");
+}
+
+/** A memory run's name, with the `chunkgc gc` options it was given beyond the defaults. */
+function memoryRunName(run: Record<string, unknown>): string {
+  const gcArgs = Array.isArray(run.gcArgs) ? (run.gcArgs as string[]) : [];
+  return gcArgs.length > 0 ? `${String(run.run)} (${gcArgs.join(" ")})` : String(run.run);
 }
 
 /** One target of the benchmark checked against one measured configuration. */
@@ -263,7 +269,7 @@ export function targetVerdicts(results: BenchResults): TargetVerdict[] {
     const firstRun = String(run.run).startsWith("first run");
     const limitMiB = firstRun ? 512 : 384;
     verdicts.push({
-      target: `peak RSS ≤ ${limitMiB} MiB, ${run.run} (Node options: ${run.nodeOptions || "none"})`,
+      target: `peak RSS ≤ ${limitMiB} MiB, ${memoryRunName(run)} (Node options: ${run.nodeOptions || "none"})`,
       server: "synthetic",
       chunks: largest,
       latency: LOOPBACK_LATENCY,

@@ -108,6 +108,10 @@ describe("targetVerdicts", () => {
       ),
     );
     assert.equal(all.length, 2);
+    const withOptions = targetVerdicts(
+      results([], [{ ...memory("with marker cache", 300), gcArgs: ["--index-concurrency=16"] }]),
+    );
+    assert.match(withOptions[0]!.target, /with marker cache \(--index-concurrency=16\)/);
     assert.equal(verdict(all, "peak RSS ≤ 512 MiB").met, true);
     assert.equal(verdict(all, "peak RSS ≤ 384 MiB").met, false);
   });
