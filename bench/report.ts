@@ -52,6 +52,24 @@ function find(runs: BenchRun[], where: Partial<BenchRun>): BenchRun | undefined 
   return runs.find((run) => Object.entries(where).every(([key, value]) => run[key as keyof BenchRun] === value));
 }
 
+/**
+ * The run matching `where` measured closest to `run` (in the order of the runs): the same garbage datastore serves
+ * several sizes, and each size's garbage rows were measured one after the other.
+ */
+function nearest(runs: BenchRun[], run: BenchRun, where: Partial<BenchRun>): BenchRun | undefined {
+  const position = runs.indexOf(run);
+  let best: BenchRun | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  runs.forEach((candidate, index) => {
+    const matches = Object.entries(where).every(([key, value]) => candidate[key as keyof BenchRun] === value);
+    if (matches && Math.abs(index - position) < bestDistance) {
+      best = candidate;
+      bestDistance = Math.abs(index - position);
+    }
+  });
+  return best;
+}
+
 /** The machine a benchmark ran on, as the report states it. */
 export function machineFacts(loadAverageAtStart: string): BenchResults["machine"] {
   return {
@@ -249,8 +267,8 @@ export function targetVerdicts(results: BenchResults): TargetVerdict[] {
       limit: "–",
       met: gc.chunkDeleteRequests === Math.ceil(removed / 1000),
     });
-    const pbs = find(results.runs, { ...where, engine: "PBS-faithful baseline (garbage)" });
-    const bare = find(results.runs, { ...where, engine: "raw parallel delete (garbage)" });
+    const pbs = nearest(results.runs, gc, { ...where, engine: "PBS-faithful baseline (garbage)" });
+    const bare = nearest(results.runs, gc, { ...where, engine: "raw parallel delete (garbage)" });
     const gcDelete = gc.phases?.deleteMs;
     const pbsDelete = pbs?.phases?.deleteMs;
     if (gc.latency === CLOUD_LATENCY && gcDelete && pbsDelete) {

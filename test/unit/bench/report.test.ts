@@ -84,6 +84,24 @@ describe("targetVerdicts", () => {
     assert.equal(verdict(all, "DeleteObjects").met, true);
     assert.equal(verdict(all, "delete phase").met, true);
     assert.match(verdict(all, "delete phase").limit, /4\.50×/);
+    const twoSizes = targetVerdicts(
+      results([
+        garbage("raw parallel delete (garbage)", 2_000),
+        garbage("chunkgc (garbage)", 3_000, { chunkDeleteRequests: 31, counters: { removedChunks: 30_001 } }),
+        garbage("PBS-faithful baseline (garbage)", 9_000),
+        garbage("raw parallel delete (garbage)", 1_000),
+        garbage("chunkgc (garbage)", 2_000, { chunkDeleteRequests: 31, counters: { removedChunks: 30_001 } }),
+        garbage("PBS-faithful baseline (garbage)", 4_000),
+      ]),
+    ).filter((v) => v.target.startsWith("delete phase"));
+    assert.deepEqual(
+      twoSizes.map((v) => [v.measured, v.limit]),
+      [
+        ["3.00×", "baseline's delete ÷ bare parallel DeleteObjects 4.50×"],
+        ["2.00×", "baseline's delete ÷ bare parallel DeleteObjects 4.00×"],
+      ],
+      "each chunkgc row is compared with the rows measured beside it",
+    );
     const wrongCount = targetVerdicts(
       results([garbage("chunkgc (garbage)", 3_000, { chunkDeleteRequests: 30, counters: { removedChunks: 30_001 } })]),
     );
