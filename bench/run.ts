@@ -341,6 +341,7 @@ try {
   log(`\nwrote ${values.out}/results.json, results.md, chart.svg`);
 } finally {
   await toxiproxy?.stop();
+  rmSync(workDir, { recursive: true, force: true });
 }
 
 function serverVersion(name: string): string {
